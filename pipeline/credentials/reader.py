@@ -1,0 +1,151 @@
+"""Read and validate C2PA Content Credentials with c2pa-python. The only module that imports ``c2pa``.
+
+The c2pa ``Context`` (trust anchors, allowed list, EKU config, no network) is built once per process and reused:
+building it parses the PEM bundles, which costs far more than reading a small image.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import threading
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import c2pa
+
+from pipeline.credentials.manifest import CRJSON_KEY
+from pipeline.credentials.raw import RawReport, raw, report_from_raw
+from pipeline.credentials.trust import TrustFiles
+from pipeline.credentials.xmp import xmp_source_types
+from pipeline.interfaces import CredentialReport
+from pipeline.model import Provenance
+
+_STATES: dict[str, Provenance] = {"Trusted": "trusted", "Valid": "valid", "Invalid": "invalid"}
+
+
+def c2pa_settings(trust: TrustFiles) -> dict[str, Any]:
+    """c2pa-rs settings: verify everything, fetch nothing (no remote manifests, no OCSP) during verification."""
+    settings: dict[str, Any] = {
+        "verify": {"verify_trust": True, "remote_manifest_fetch": False, "ocsp_fetch": False},
+    }
+    trust_section: dict[str, str] = {}
+    if trust.anchors:
+        trust_section["trust_anchors"] = trust.anchors.read_text()
+    if trust.allowed:
+        trust_section["allowed_list"] = trust.allowed.read_text()
+    if trust.config:
+        trust_section["trust_config"] = trust.config.read_text()
+    if trust_section:
+        settings["trust"] = trust_section
+    return settings
+
+
+class C2paCredentialReader:
+    """:class:`pipeline.interfaces.CredentialReader` backed by c2pa-python."""
+
+    def __init__(self, trust: TrustFiles | None = None) -> None:
+        self._trust = trust or TrustFiles()
+        self._lock = threading.Lock()
+        self._fingerprint = self._trust.fingerprint()
+        self._context = c2pa.Context.from_dict(c2pa_settings(self._trust))
+
+    def _current_context(self) -> Any:
+        """The c2pa Context, rebuilt when a trust file changed on disk (checked by mtime: one stat per file)."""
+        fingerprint = self._trust.fingerprint()
+        if fingerprint != self._fingerprint:
+            with self._lock:
+                if fingerprint != self._fingerprint:
+                    self._fingerprint = fingerprint
+                    try:
+                        self._context = c2pa.Context.from_dict(c2pa_settings(self._trust))
+                    except (OSError, c2pa.C2paError) as exc:
+                        # A trust file was removed or is being replaced by hand: keep validating against the last
+                        # good lists rather than failing every object; `trust refresh` replaces files atomically.
+                        print(
+                            f"media-ingest reader: trust files changed but cannot be loaded ({exc}); "
+                            "keeping the previous trust lists",
+                            file=sys.stderr,
+                            flush=True,
+                        )
+        return self._context
+
+    def read(self, path: Path) -> CredentialReport:
+        return report_from_raw(self.read_raw(path))
+
+    def read_raw(self, path: Path) -> RawReport:
+        """Read ``path``; the JSON-safe result (see :mod:`pipeline.credentials.raw`). Never raises for bad input."""
+        if path.stat().st_size == 0:
+            return raw("unreadable", "empty object (0 bytes)")
+        with path.open("rb") as stream:
+            result = self._read_stream(stream)
+        if result["provenance"] == "absent":
+            result["xmp_source_types"] = _xmp_source_types(path)
+        return result
+
+    def _read_stream(self, stream: BinaryIO) -> RawReport:
+        context = self._current_context()
+        try:
+            return _report(c2pa.Reader(None, stream, None, context))
+        except c2pa.C2paError.ManifestNotFound:
+            return raw("absent", "no Content Credentials in the file")
+        except c2pa.C2paError.NotSupported:
+            hinted = _format_hint(stream)
+            if hinted is None:
+                return raw("unreadable", "not a format that can carry Content Credentials")
+            stream.seek(0)
+            try:
+                return _report(c2pa.Reader(hinted, stream, None, context))
+            except c2pa.C2paError.ManifestNotFound:
+                return raw("absent", "no Content Credentials in the file")
+            except c2pa.C2paError as exc:
+                return _unreadable(exc)
+        except c2pa.C2paError as exc:
+            return _unreadable(exc)
+
+
+def _report(reader: Any) -> RawReport:
+    with reader:
+        doc = json.loads(reader.json())
+        # The rubric signals need crJSON: json() relabels v1 actions as v2 and drops manifests it cannot load.
+        with contextlib.suppress(c2pa.C2paError):
+            doc[CRJSON_KEY] = json.loads(reader.crjson())
+        state = reader.get_validation_state() or doc.get("validation_state")
+    doc["validation_state"] = state
+    return raw(_STATES.get(str(state), "invalid"), None, doc)
+
+
+def _unreadable(exc: Exception) -> RawReport:
+    message = str(exc).strip() or type(exc).__name__
+    if message.startswith("Remote:") or "remote manifest" in message.lower():
+        url = message.rsplit(" ", 1)[-1]
+        return raw("unreadable", f"remote manifest not fetched ({url})")
+    return raw("unreadable", f"malformed: {message}")
+
+
+def _xmp_source_types(path: Path) -> list[str]:
+    """IPTC DigitalSourceType from the XMP packet of an image Pillow can open (JPEG, PNG, WebP, TIFF, GIF).
+
+    Pillow reads the packet without decoding pixels and parses it with defusedxml. Anything it cannot open simply
+    has no XMP signal.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            return xmp_source_types(image.getxmp())
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        return []
+
+
+def _format_hint(stream: BinaryIO) -> str | None:
+    """The two containers c2pa does not detect from bytes alone: SVG (XML text) and a JUMBF sidecar ``.c2pa``."""
+    stream.seek(0)
+    head = stream.read(4096)
+    if head[4:8] == b"jumb":
+        return "application/c2pa"
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if text.startswith((b"<?xml", b"<svg", b"<!DOCTYPE svg")) and b"<svg" in head:
+        return "image/svg+xml"
+    return None

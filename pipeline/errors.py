@@ -1,0 +1,44 @@
+"""The project's own error types.
+
+Adapters translate vendor errors (botocore, redis, c2pa) into these, so nothing above an adapter imports a vendor
+library. The split that matters to a task is :class:`RetryableError` (retry with backoff) versus
+:class:`PermanentError` (record the failure now; retrying cannot help).
+"""
+
+from __future__ import annotations
+
+
+class PipelineError(Exception):
+    """Base class of every error the pipeline raises on purpose."""
+
+
+class RetryableError(PipelineError):
+    """A transient fault: S3 5xx or throttling, a dropped connection, Redis restarting. Retry with backoff."""
+
+
+class PermanentError(PipelineError):
+    """Retrying cannot help: access denied, a bucket that does not exist, a malformed message."""
+
+
+class StorageUnavailable(RetryableError):
+    """The object store answered 5xx/SlowDown or could not be reached."""
+
+
+class StateUnavailable(RetryableError):
+    """Redis (label stream, guards, failure store) could not be reached."""
+
+
+class ObjectNotFound(PermanentError):
+    """The object (or that version of it) no longer exists: deleted before we fetched it."""
+
+
+class ObjectChanged(PermanentError):
+    """The object was replaced since the event: its ETag no longer matches. The new upload has its own event."""
+
+
+class AccessDenied(PermanentError):
+    """The credentials may not read or write this object; fix the bucket policy or the worker's IAM role."""
+
+
+class BadEvent(PermanentError):
+    """An intake message that is not an S3/MinIO event notification."""

@@ -1,0 +1,265 @@
+"""Credentials -> AIGC label, by a versioned policy file. Pure: no I/O beyond loading the TOML once.
+
+The rules, in order (docs/labels.md has the table):
+
+1. No credentials, or credentials that cannot be read -> ``unknown`` (never "human-made").
+2. A generative-AI source type in the asset's own lineage (the active manifest and its ``parentOf`` chain) ->
+   ``ai_generated`` for fully generated types, ``ai_edited`` for composites with generated parts. AI content that
+   arrives only through ``componentOf``/``inputTo`` ingredients makes the asset ``ai_edited``. Adobe's legacy
+   ``com.adobe.generative-ai`` assertion counts as generated in a manifest with no parent, edited otherwise.
+   These labels apply whatever the validation state: a signed AI claim only ever over-labels.
+3. Credentials that fail validation and declare no AI -> ``unknown`` (configurable).
+4. ``captured`` only for trusted credentials whose origin is a capture and whose later actions are non-editorial.
+5. Otherwise ``no_ai_declared``.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.credentials.manifest import Manifest
+from pipeline.interfaces import CredentialReport
+from pipeline.model import LABELS, Label, Provenance
+from pipeline.signals import INCEPTION_ACTIONS
+
+
+class PolicyError(ValueError):
+    """The policy file is malformed; the message names the field."""
+
+
+@dataclass(frozen=True)
+class Policy:
+    version: str
+    ai_generated: frozenset[str]
+    ai_edited: frozenset[str]
+    captured: frozenset[str]
+    non_editorial: frozenset[str]
+    ai_claim_needs_valid_signature: bool = False
+    invalid_without_ai: Label = "unknown"
+    captured_requires: Provenance = "trusted"
+    ai_generators: frozenset[str] = frozenset()
+    """Lower-cased claim generator / software agent names (see [generators] in the policy file)."""
+    iptc_digital_source_type: bool = True
+
+    @property
+    def generative(self) -> frozenset[str]:
+        return self.ai_generated | self.ai_edited
+
+
+def load_policy(path: Path) -> Policy:
+    """Load and check a policy TOML file; raises :class:`PolicyError` naming what is wrong."""
+    try:
+        doc = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise PolicyError(f"policy file {path}: {exc}") from None
+    read = _Reader(path, doc)
+    policy = Policy(
+        version=read.text("version"),
+        ai_generated=read.names("source_types.ai_generated"),
+        ai_edited=read.names("source_types.ai_edited"),
+        captured=read.names("source_types.captured"),
+        non_editorial=read.names("actions.non_editorial"),
+        ai_claim_needs_valid_signature=read.flag("rules.ai_claim_needs_valid_signature", False),
+        invalid_without_ai=read.choice("rules.invalid_without_ai", LABELS, "unknown"),  # type: ignore[arg-type]
+        captured_requires=read.choice("rules.captured_requires", ("valid", "trusted"), "trusted"),  # type: ignore[arg-type]
+        ai_generators=frozenset(g.strip().lower() for g in read.names("generators.ai_generated", required=False)),
+        iptc_digital_source_type=read.flag("unsigned.iptc_digital_source_type", True),
+    )
+    return policy
+
+
+class _Reader:
+    """Typed access to the policy document: every wrong type is a PolicyError naming the dotted field."""
+
+    _MISSING = object()
+
+    def __init__(self, path: Path, doc: dict[str, object]) -> None:
+        self._path, self._doc = path, doc
+
+    def _get(self, dotted: str, required: bool) -> object:
+        node: object = self._doc
+        for part in dotted.split("."):
+            if not isinstance(node, dict) or part not in node:
+                if required:
+                    raise PolicyError(f"policy file {self._path}: missing {dotted!r}")
+                return self._MISSING
+            node = node[part]
+        return node
+
+    def _bad(self, dotted: str, expected: str, value: object) -> PolicyError:
+        return PolicyError(f"policy file {self._path}: {dotted} must be {expected}, not {value!r}")
+
+    def text(self, dotted: str) -> str:
+        value = self._get(dotted, True)
+        if not isinstance(value, str) or not value.strip():  # a bare 2026.10 would read as the float 2026.1
+            raise self._bad(dotted, "a quoted, non-empty string", value)
+        return value
+
+    def names(self, dotted: str, required: bool = True) -> frozenset[str]:
+        value = self._get(dotted, required)
+        if value is self._MISSING:
+            return frozenset()
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            raise self._bad(dotted, "a list of strings", value)
+        return frozenset(v.strip() for v in value)
+
+    def flag(self, dotted: str, default: bool) -> bool:
+        value = self._get(dotted, False)
+        if value is self._MISSING:
+            return default
+        if not isinstance(value, bool):
+            raise self._bad(dotted, "true or false", value)
+        return value
+
+    def choice(self, dotted: str, allowed: tuple[str, ...], default: str) -> str:
+        value = self._get(dotted, False)
+        if value is self._MISSING:
+            return default
+        if value not in allowed:
+            raise self._bad(dotted, f"one of {', '.join(allowed)}", value)
+        return str(value)
+
+
+def version_key(version: str) -> tuple[tuple[int, int, str], ...]:
+    """Order policy versions by their numbers: ``2026.11-9`` < ``2026.11-10`` (plain strings would say otherwise).
+
+    Parts that are not numbers sort after numbers and among themselves as text, so any two versions compare, even
+    one read from metadata an uploader wrote.
+    """
+    return tuple(
+        (0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"[.\-+_]", version) if part
+    )
+
+
+@dataclass(frozen=True)
+class Decision:
+    label: Label
+    explanation: str
+    """One sentence a person can read: who signed, how far to trust it, what it says."""
+    digital_source_types: tuple[str, ...] = ()
+    signer: str | None = None
+    generator: str | None = None
+    failures: tuple[str, ...] = ()
+    label_source: str | None = None
+    """What decided an AI or capture label: ``c2pa`` (a signed source type or action), ``c2pa-generator`` (the
+    known-generators registry), ``iptc-xmp`` (unsigned IPTC metadata); None otherwise."""
+
+
+def decide(report: CredentialReport, policy: Policy) -> Decision:
+    """Apply the policy to what the reader found."""
+    store = report.store
+    if report.provenance == "absent" or store is None or store.active_manifest is None:
+        reason = report.reason or "no Content Credentials"
+        xmp = set(report.xmp_source_types) if policy.iptc_digital_source_type else set()
+        for label, kinds in (("ai_generated", policy.ai_generated), ("ai_edited", policy.ai_edited)):
+            if xmp & kinds:
+                return Decision(
+                    label,  # type: ignore[arg-type]
+                    f"No Content Credentials; unsigned IPTC metadata declares {', '.join(sorted(xmp & kinds))}.",
+                    digital_source_types=tuple(sorted(xmp)),
+                    label_source="iptc-xmp",
+                )
+        what = "provenance unknown" if report.provenance == "absent" else "could not be read"
+        return Decision("unknown", f"No usable Content Credentials ({reason}): {what}.")
+    active = store.active_manifest
+    lineage = store.parent_chain()
+    everything = store.walk()
+    lineage_types = _source_types(lineage)
+    all_types = _source_types(everything)
+    trust = f"Signed by {active.signer or 'an unnamed signer'} ({report.provenance})"
+
+    def make(label: Label, says: str, source: str | None = "c2pa") -> Decision:
+        return Decision(
+            label,
+            f"{trust}: {says}.",
+            digital_source_types=tuple(sorted(all_types)),
+            signer=active.signer,
+            generator=active.claim_generator,
+            failures=store.failure_codes,
+            label_source=source,
+        )
+
+    if not policy.ai_claim_needs_valid_signature or report.provenance in ("valid", "trusted"):
+        agent = _ai_agent(everything, policy)
+        if lineage_types & policy.ai_generated or _legacy_generated(lineage):
+            return make("ai_generated", f"created with generative AI{agent}")
+        if all_types & policy.generative or any(m.legacy_genai for m in everything):
+            return make("ai_edited", f"edited or composited with generative AI{agent}")
+    if report.provenance in ("valid", "trusted") and (generator := _known_generator(active, policy)):
+        return make("ai_generated", f"made by {generator}, a known generative-AI tool", "c2pa-generator")
+    if report.provenance == "invalid":
+        failures = ", ".join(store.failure_codes[:3]) or "validation failed"
+        claims_ai = bool(all_types & policy.generative) or any(m.legacy_genai for m in everything)
+        says = (
+            "declare generative AI, which this policy accepts only from valid credentials"
+            if claims_ai
+            else ("declare no AI")
+        )
+        return make(policy.invalid_without_ai, f"the credentials fail validation ({failures}) and {says}", None)
+    if _at_least(report.provenance, policy.captured_requires) and _unedited_capture(lineage, policy):
+        return make("captured", "captured with a camera, not edited since")
+    return make("no_ai_declared", f"declares no generative AI ({_summary(active)})", None)
+
+
+_TRUST_ORDER = {"invalid": 0, "valid": 1, "trusted": 2}
+
+
+def _at_least(provenance: str, required: str) -> bool:
+    """``captured_requires = "valid"`` accepts trusted credentials too."""
+    return _TRUST_ORDER.get(provenance, -1) >= _TRUST_ORDER.get(required, 99)
+
+
+def _known_generator(manifest: Manifest, policy: Policy) -> str | None:
+    """The claim generator or a software agent named in the registry, matched exactly (case, ``/version`` aside)."""
+    names = [manifest.claim_generator, *manifest.software_agents]
+    for name in names:
+        if name and name.split("/")[0].strip().lower() in policy.ai_generators:
+            return name.split("/")[0].strip()
+    return None
+
+
+def _source_types(manifests: Iterable[Manifest]) -> set[str]:
+    return {a.source_type for m in manifests for a in m.actions if a.source_type}
+
+
+def _legacy_generated(lineage: list[Manifest]) -> bool:
+    return any(m.legacy_genai and not any(i.relationship == "parentOf" for i in m.ingredients) for m in lineage)
+
+
+def _ai_agent(manifests: list[Manifest], policy: Policy) -> str:
+    for manifest in manifests:
+        for action in manifest.actions:
+            if action.source_type in policy.generative and action.software_agent:
+                return f" ({action.software_agent})"
+    for manifest in manifests:
+        if manifest.legacy_genai and manifest.claim_generator:
+            return f" ({manifest.claim_generator})"
+    return ""
+
+
+def _unedited_capture(lineage: list[Manifest], policy: Policy) -> bool:
+    """The origin manifest is a capture and every later action along the lineage is non-editorial."""
+    if not lineage:
+        return False
+    origin = lineage[-1]
+    inceptions = [a for a in origin.actions if a.action in INCEPTION_ACTIONS]
+    if not inceptions or not all(a.source_type in policy.captured for a in inceptions):
+        return False
+    for manifest in lineage:
+        for action in manifest.actions:
+            if action.action in INCEPTION_ACTIONS:
+                if manifest is not origin and action.source_type not in (None, *policy.captured):
+                    return False
+                continue
+            if action.action not in policy.non_editorial:
+                return False
+    return True
+
+
+def _summary(manifest: Manifest) -> str:
+    actions = sorted({a.action.removeprefix("c2pa.") for a in manifest.actions})
+    return "actions: " + ", ".join(actions) if actions else "no actions recorded"

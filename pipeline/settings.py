@@ -1,0 +1,214 @@
+"""One frozen settings object, built once from the environment.
+
+Nothing else in the project reads ``os.environ``: every component takes a :class:`Settings`. Unknown or invalid
+``MEDIA_INGEST_*`` variables fail at start with one line naming the variable and the fix, never deep in a task.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+PREFIX = "MEDIA_INGEST_"
+DEFAULT_POLICY = Path(__file__).with_name("default_policy.toml")
+
+
+class SettingsError(ValueError):
+    """A configuration value is missing, unknown or malformed; the message names it and says how to fix it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Runtime configuration. Field ``foo_bar`` is read from ``MEDIA_INGEST_FOO_BAR``."""
+
+    redis_url: str = "redis://localhost:6379/0"
+    """Celery broker, label stream and pipeline state."""
+    s3_endpoint_url: str | None = None
+    """S3-compatible endpoint (MinIO, moto); unset means AWS."""
+    label_stream: str = "aigc:labels"
+    """Redis stream that receives one label record per object version."""
+    label_stream_maxlen: int = 1_000_000
+    """Approximate cap on the label stream (XADD MAXLEN ~); consumers must keep up within this many records."""
+    trust_anchors: Path | None = None
+    """PEM bundle of trust anchors (root CAs) for C2PA signer certificates."""
+    trust_allowed: Path | None = None
+    """PEM bundle of individually allowed end-entity certificates."""
+    trust_config: Path | None = None
+    """c2pa trust configuration: allowed EKU OIDs, one per line (store.cfg)."""
+    trust_anchors_url: str | None = None
+    """Where ``media-ingest trust refresh`` downloads the anchors from (e.g. the C2PA trust list)."""
+    trust_allowed_url: str | None = None
+    """Where ``trust refresh`` downloads the allowed end-entity list from."""
+    trust_config_url: str | None = None
+    """Where ``trust refresh`` downloads the EKU config from."""
+    trust_cache_dir: Path | None = None
+    """Directory ``trust refresh`` writes anchors.pem / allowed.pem / store.cfg into."""
+    policy_file: Path = DEFAULT_POLICY
+    """TOML label policy; see docs/labels.md."""
+    max_object_bytes: int = 2 * 1024**3
+    """Objects above this size are not downloaded: they get an ``unknown``/``unreadable`` record with the reason."""
+    reader_timeout: int = 60
+    """Seconds one C2PA read may take before its child process is killed and the object recorded unreadable."""
+    spool_dir: Path | None = None
+    """Where objects are streamed to while they are read (default: the system temp dir)."""
+    key_prefix: str = "media-ingest"
+    """Prefix of every Redis key the pipeline owns (not the label stream)."""
+    done_ttl_seconds: int = 7 * 24 * 3600
+    """How long the exactly-once guard remembers a published object version."""
+    failure_max_entries: int = 100_000
+    """Failure store cap; the oldest entries are trimmed first."""
+    failure_max_age_seconds: int = 30 * 24 * 3600
+    """Failure store age limit."""
+    task_max_retries: int = 8
+    """Retries for transient errors (S3 5xx/throttling, Redis reconnects) before an object goes to the failure store."""
+    task_retry_backoff_max: int = 120
+    """Upper bound in seconds for the exponential retry backoff (with full jitter)."""
+    task_time_limit: int = 300
+    """Hard per-task limit in seconds; the soft limit is 30 s less."""
+    visibility_timeout: int = 45
+    """Seconds after which the broker redelivers the tasks of a worker that died. Live workers renew the lease of
+    the tasks they hold every quarter of this, so it bounds recovery time, not task length."""
+    worker_concurrency: int | None = None
+    """Worker processes (default: CPU count)."""
+    worker_prefetch_multiplier: int = 1
+    """Tasks each worker process reserves ahead; 1 keeps work spread across hosts."""
+    queue: str = "media-ingest"
+    """Celery queue the intake publishes to and workers consume."""
+    metrics_port: int = 0
+    """Port for /metrics, /healthz and /readyz of a worker or intake process (0: off)."""
+    log_level: str = "INFO"
+    log_format: str = "auto"
+    """``json``, ``console``, or ``auto`` (console on a TTY, JSON otherwise)."""
+    sqs_wait_seconds: int = 20
+    """SQS long-poll wait for ``intake sqs``."""
+    sqs_visibility_timeout: int = 60
+    """How long an SQS message stays hidden while its tasks are enqueued."""
+
+    configured: frozenset[str] = dataclasses.field(default=frozenset(), compare=False, repr=False)
+    """Names of the fields the environment set explicitly (the demo starts embedded servers for the others)."""
+
+    def with_overrides(self, **changes: object) -> Settings:
+        """A copy with some fields replaced (for CLI flags and tests)."""
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+    def to_environ(self) -> dict[str, str]:
+        """The ``MEDIA_INGEST_*`` variables that reproduce these settings in a child process."""
+        env: dict[str, str] = {}
+        defaults = Settings()
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name == "configured" or value == getattr(defaults, f.name):
+                continue
+            env[PREFIX + f.name.upper()] = "" if value is None else str(value)
+        return env
+
+
+_DIRECTORIES = frozenset({"spool_dir", "trust_cache_dir"})
+
+
+def _convert(name: str, raw: str, annotation: str) -> object:
+    var = PREFIX + name.upper()
+    text = raw.strip()
+    try:
+        if annotation in ("int", "int | None"):
+            if annotation.endswith("None") and text == "":
+                return None
+            value = int(text.replace("_", ""))
+            if value < 0:
+                raise ValueError("negative")
+            return value
+        if annotation in ("Path | None", "Path"):
+            if annotation.endswith("None") and text == "":
+                return None
+            path = Path(text).expanduser()
+            if name in _DIRECTORIES:
+                if not path.is_dir():
+                    raise SettingsError(f"{var}={raw!r}: no such directory; create it or unset the variable")
+            elif not path.is_file():
+                raise SettingsError(f"{var}={raw!r}: no such file; point it at an existing file or unset it")
+            return path
+        if annotation == "str | None":
+            return text or None
+        return text
+    except SettingsError:
+        raise
+    except ValueError:
+        raise SettingsError(f"{var}={raw!r}: expected a non-negative whole number") from None
+
+
+_FIELDS = {f.name: str(f.type) for f in dataclasses.fields(Settings) if f.name != "configured"}
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build :class:`Settings` from ``MEDIA_INGEST_*`` variables (``os.environ`` by default).
+
+    Raises :class:`SettingsError` for an unknown ``MEDIA_INGEST_`` variable (a typo would otherwise be ignored
+    silently) and for a value that does not parse.
+    """
+    env = os.environ if environ is None else environ
+    values: dict[str, object] = {}
+    for var, raw in env.items():
+        if not var.startswith(PREFIX):
+            continue
+        name = var[len(PREFIX) :].lower()
+        if name not in _FIELDS:
+            known = ", ".join(PREFIX + n.upper() for n in sorted(_FIELDS))
+            raise SettingsError(f"unknown setting {var}; known settings: {known}")
+        values[name] = _convert(name, raw, _FIELDS[name])
+    settings = Settings(**values, configured=frozenset(values))  # type: ignore[arg-type]
+    _check(settings)
+    return settings
+
+
+def _check_trust_files(settings: Settings) -> None:
+    """Trust files must parse at start: a reader process that starts on a broken file has no last good list."""
+    from pipeline.credentials.trust import check_trust_config, describe_pem
+
+    for var, path in (("TRUST_ANCHORS", settings.trust_anchors), ("TRUST_ALLOWED", settings.trust_allowed)):
+        if path and path.read_bytes().strip():
+            try:
+                describe_pem(path.read_bytes(), str(path))
+            except ValueError as exc:
+                raise SettingsError(f"{PREFIX}{var}={path}: not a PEM bundle of certificates ({exc})") from None
+    if settings.trust_config:
+        try:
+            check_trust_config(settings.trust_config.read_text())
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise SettingsError(f"{PREFIX}TRUST_CONFIG={settings.trust_config}: {exc}") from None
+
+
+def _check(settings: Settings) -> None:
+    if not settings.redis_url.startswith(("redis://", "rediss://", "unix://")):
+        raise SettingsError(
+            f"{PREFIX}REDIS_URL={settings.redis_url!r}: expected redis://host:port/db, rediss:// or unix://"
+        )
+    if settings.visibility_timeout < 8:
+        raise SettingsError(
+            f"{PREFIX}VISIBILITY_TIMEOUT ({settings.visibility_timeout}) must be at least 8 seconds: workers renew "
+            "their leases every quarter of it"
+        )
+    if settings.reader_timeout >= settings.task_time_limit - 30:
+        raise SettingsError(
+            f"{PREFIX}READER_TIMEOUT ({settings.reader_timeout}) must be below {PREFIX}TASK_TIME_LIMIT - 30 "
+            f"({settings.task_time_limit - 30}), so a slow read ends as a record, not a killed task"
+        )
+    if settings.reader_timeout == 0:
+        raise SettingsError(f"{PREFIX}READER_TIMEOUT must be at least 1 second")
+    if settings.log_format not in ("auto", "json", "console"):
+        raise SettingsError(f"{PREFIX}LOG_FORMAT={settings.log_format!r}: expected auto, json or console")
+    if settings.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise SettingsError(f"{PREFIX}LOG_LEVEL={settings.log_level!r}: expected DEBUG, INFO, WARNING or ERROR")
+    if not settings.policy_file.is_file():
+        raise SettingsError(f"{PREFIX}POLICY_FILE={settings.policy_file}: no such file")
+    _check_trust_files(settings)
+    from pipeline.policy import PolicyError, load_policy  # the policy module imports nothing from here
+
+    try:
+        load_policy(settings.policy_file)
+    except PolicyError as exc:
+        raise SettingsError(f"{PREFIX}POLICY_FILE: {exc}") from None
+    if settings.worker_concurrency == 0:
+        raise SettingsError(f"{PREFIX}WORKER_CONCURRENCY must be at least 1 (or unset for the CPU count)")

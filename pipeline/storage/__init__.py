@@ -1,0 +1,1 @@
+"""Object storage adapters behind :class:`pipeline.interfaces.ObjectStore`."""

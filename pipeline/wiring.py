@@ -1,0 +1,67 @@
+"""Build the concrete implementations the settings choose, once per process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pipeline.credentials.isolated import IsolatedCredentialReader
+from pipeline.credentials.trust import TrustFiles
+from pipeline.interfaces import DeliveryCounter, FailureSink
+from pipeline.policy import load_policy
+from pipeline.process import Services
+from pipeline.redis_backends import (
+    RedisBatchCounters,
+    RedisDeliveryCounter,
+    RedisFailureSink,
+    RedisLabelSink,
+    connect,
+)
+from pipeline.settings import Settings
+from pipeline.storage.s3 import S3ObjectStore, make_s3_client
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """A worker process's dependencies: the :class:`Services` the plain function needs, plus bookkeeping."""
+
+    services: Services
+    failures: FailureSink
+    deliveries: DeliveryCounter
+    batches: RedisBatchCounters
+    redis: Any
+
+
+def trust_files(settings: Settings) -> TrustFiles:
+    return TrustFiles(settings.trust_anchors, settings.trust_allowed, settings.trust_config)
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    client = connect(settings.redis_url)
+    prefix = settings.key_prefix
+    services = Services(
+        store=S3ObjectStore(make_s3_client(settings.s3_endpoint_url)),
+        reader=IsolatedCredentialReader(trust_files(settings), timeout=settings.reader_timeout),
+        sink=RedisLabelSink(
+            client,
+            settings.label_stream,
+            prefix=prefix,
+            done_ttl=settings.done_ttl_seconds,
+            maxlen=settings.label_stream_maxlen,
+        ),
+        policy=load_policy(settings.policy_file),
+        max_object_bytes=settings.max_object_bytes,
+        spool_dir=settings.spool_dir,
+    )
+    return Runtime(
+        services=services,
+        failures=RedisFailureSink(
+            client,
+            prefix=prefix,
+            max_entries=settings.failure_max_entries,
+            max_age=settings.failure_max_age_seconds,
+        ),
+        deliveries=RedisDeliveryCounter(client, prefix=prefix),
+        batches=RedisBatchCounters(client, prefix=prefix),
+        redis=client,
+    )
