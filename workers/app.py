@@ -1,0 +1,116 @@
+"""The Celery application. ``celery -A workers.app worker`` and ``media-ingest worker`` both start it.
+
+Settings are read once, here, at import: a bad ``MEDIA_INGEST_*`` value stops the worker at start with one line.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from celery import Celery, signals
+
+from pipeline.logs import configure_logging
+from pipeline.settings import Settings, SettingsError, load_settings
+from workers.lease import LeaseKeeper
+
+
+def make_app(settings: Settings) -> Celery:
+    app = Celery("media_ingest", include=["workers.tasks"])
+    app.conf.update(
+        broker_url=settings.redis_url,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={
+            # Unacknowledged tasks of a worker that died come back after this. Live workers renew the lease of
+            # every message they hold (workers/lease.py), so long tasks are never delivered twice.
+            "visibility_timeout": settings.visibility_timeout,
+            "unacked_restore_interval": 5,
+            "unacked_restore_throttle": 1,
+            "socket_keepalive": True,
+            "retry_on_timeout": True,
+            "health_check_interval": 30,
+        },
+        result_backend=None,
+        task_ignore_result=True,
+        task_serializer="json",
+        accept_content=["json"],
+        task_default_queue=settings.queue,
+        # Ack after the task ran, requeue if the worker process died under it, ack failures (they are recorded).
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_acks_on_failure_or_timeout=True,
+        task_time_limit=settings.task_time_limit,
+        task_soft_time_limit=max(1, settings.task_time_limit - 30),
+        worker_prefetch_multiplier=settings.worker_prefetch_multiplier,
+        worker_concurrency=settings.worker_concurrency,
+        worker_hijack_root_logger=False,
+        # On a lost broker connection, running late-ack tasks are cancelled and redelivered (Celery 6's default);
+        # the exactly-once guard makes the rerun harmless.
+        worker_cancel_long_running_tasks_on_connection_loss=True,
+        task_publish_retry=True,
+        task_publish_retry_policy={
+            "max_retries": 10,
+            "interval_start": 0.2,
+            "interval_step": 0.5,
+            "interval_max": 3,
+        },
+    )
+    app.conf.media_ingest_settings = settings
+    return app
+
+
+def _load() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        print(f"media-ingest: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+settings = _load()
+app = make_app(settings)
+
+
+@signals.setup_logging.connect
+def _setup_logging(**_: object) -> None:
+    configure_logging(settings.log_level, settings.log_format)
+
+
+_lease: LeaseKeeper | None = None
+
+
+@signals.worker_ready.connect
+def _start_lease_keeper(**_: object) -> None:
+    global _lease
+    _lease = LeaseKeeper(settings.redis_url, settings.visibility_timeout)
+    _lease.start()
+    if settings.metrics_port:
+        _serve_metrics(_lease)
+
+
+def _serve_metrics(lease: LeaseKeeper) -> None:
+    from pipeline.redis_backends import connect
+    from workers.metrics import BacklogCollector, redis_ready, registry_for_process, serve
+
+    redis = connect(settings.redis_url)
+    backlog = BacklogCollector(redis, queue=settings.queue, stream=settings.label_stream, prefix=settings.key_prefix)
+
+    def ready() -> str | None:
+        return redis_ready(redis) or (None if lease.is_alive() else "lease keeper stopped")
+
+    serve(settings.metrics_port, registry_for_process(backlog), ready)
+
+
+@signals.worker_process_shutdown.connect
+def _forget_child_metrics(pid: int | None = None, **_: object) -> None:
+    import os
+
+    if pid and os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
+
+
+@signals.worker_shutdown.connect
+def _stop_lease_keeper(**_: object) -> None:
+    if _lease is not None:
+        _lease.stop()

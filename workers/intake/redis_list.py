@@ -1,0 +1,95 @@
+"""``media-ingest intake redis KEY``: drain MinIO's Redis notification target (``access`` format: a list).
+
+Reliable-queue pattern: each event is moved atomically (BLMOVE) from ``KEY`` to ``KEY:processing``, its tasks are
+enqueued, and only then is it removed from the processing list. Events left in the processing list by a bridge
+that died are moved back to ``KEY`` when a bridge starts.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from typing import Any, cast
+
+import redis
+import structlog
+
+from pipeline.interfaces import FailureSink
+from workers.intake import Enqueue, dispatch, new_batch_id
+
+log = structlog.get_logger("media_ingest.intake.redis")
+
+
+class RedisListIntake:
+    def __init__(
+        self,
+        client: redis.Redis,
+        key: str,
+        *,
+        enqueue: Enqueue,
+        failures: FailureSink,
+        count_queued: Any,
+        block_seconds: int = 5,
+        batch_size: int = 100,
+    ) -> None:
+        self._redis = client
+        self._key = key
+        self._processing = f"{key}:processing"
+        self._enqueue = enqueue
+        self._failures = failures
+        self._count_queued = count_queued
+        self._block = block_seconds
+        self._batch_size = batch_size
+        self.stopping = threading.Event()
+        self.last_poll = time.monotonic()
+        """When the last poll round finished without error (readiness)."""
+
+    def recover(self) -> int:
+        """Move events a dead bridge left half-done back to the head of the queue."""
+        moved = 0
+        while self._redis.lmove(self._processing, self._key, "RIGHT", "LEFT") is not None:
+            moved += 1
+        if moved:
+            log.warning("intake.recovered", events=moved, key=self._key)
+        return moved
+
+    def poll_once(self) -> int:
+        first = self._redis.blmove(self._key, self._processing, self._block, "LEFT", "RIGHT")
+        if first is None:
+            return 0
+        items = [first]
+        while len(items) < self._batch_size:
+            item = self._redis.lmove(self._key, self._processing, "LEFT", "RIGHT")
+            if item is None:
+                break
+            items.append(item)
+        batch_id = new_batch_id("redis")
+        enqueued = 0
+        for item in items:
+            enqueued += dispatch(
+                item,
+                batch_id=batch_id,
+                enqueue=self._enqueue,
+                failures=self._failures,
+                origin=f"redis:{self._key}",
+            )
+            self._redis.lrem(self._processing, 1, cast(str, item))
+        if enqueued:
+            self._count_queued(batch_id, enqueued)
+        log.info("intake.batch", batch_id=batch_id, events=len(items), tasks=enqueued)
+        return enqueued
+
+    def run(self) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.stopping.set())
+        self.recover()
+        log.info("intake.started", key=self._key)
+        while not self.stopping.is_set():
+            try:
+                self.poll_once()
+                self.last_poll = time.monotonic()
+            except redis.exceptions.ConnectionError:
+                log.warning("intake.redis_unavailable", retry_in_s=1.0)
+                self.stopping.wait(1.0)
+        log.info("intake.stopped")

@@ -1,0 +1,100 @@
+"""``media-ingest intake sqs QUEUE_URL``: long-poll an SQS queue of S3 event notifications.
+
+A message is deleted only after all its tasks are on the broker. Messages that fail to enqueue stay in SQS and
+come back after the queue's visibility timeout (configure a redrive policy with a DLQ for the queue itself).
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from typing import Any
+
+import boto3
+import structlog
+from botocore.config import Config
+
+from pipeline.interfaces import FailureSink
+from workers.intake import Enqueue, dispatch, new_batch_id
+
+log = structlog.get_logger("media_ingest.intake.sqs")
+
+
+def make_sqs_client(endpoint_url: str | None) -> Any:
+    config = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=40)
+    return boto3.session.Session().client("sqs", endpoint_url=endpoint_url, config=config)
+
+
+class SqsIntake:
+    def __init__(
+        self,
+        client: Any,
+        queue_url: str,
+        *,
+        enqueue: Enqueue,
+        failures: FailureSink,
+        count_queued: Any,
+        wait_seconds: int = 20,
+        visibility_timeout: int = 60,
+    ) -> None:
+        self._sqs = client
+        self._queue_url = queue_url
+        self._enqueue = enqueue
+        self._failures = failures
+        self._count_queued = count_queued
+        self._wait = wait_seconds
+        self._visibility = visibility_timeout
+        self.stopping = threading.Event()
+        self.last_poll = time.monotonic()
+        """When the last poll round finished without error (readiness)."""
+
+    def poll_once(self) -> int:
+        """One receive -> enqueue -> delete round. Returns the number of tasks enqueued."""
+        response = self._sqs.receive_message(
+            QueueUrl=self._queue_url,
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=self._wait,
+            VisibilityTimeout=self._visibility,
+        )
+        messages = response.get("Messages", [])
+        if not messages:
+            return 0
+        batch_id = new_batch_id("sqs")
+        enqueued = 0
+        done: list[dict[str, str]] = []
+        for message in messages:
+            try:
+                n = dispatch(
+                    message["Body"],
+                    batch_id=batch_id,
+                    enqueue=self._enqueue,
+                    failures=self._failures,
+                    origin=f"sqs:{message['MessageId']}",
+                )
+            except Exception:
+                log.exception("intake.enqueue_failed", message_id=message["MessageId"])
+                continue  # not deleted: SQS delivers it again
+            enqueued += n
+            done.append({"Id": str(len(done)), "ReceiptHandle": message["ReceiptHandle"]})
+        if enqueued:
+            self._count_queued(batch_id, enqueued)
+        if done:
+            result = self._sqs.delete_message_batch(QueueUrl=self._queue_url, Entries=done)
+            for failed in result.get("Failed", []):
+                log.warning("intake.delete_failed", reason=failed.get("Message"), code=failed.get("Code"))
+        log.info("intake.batch", batch_id=batch_id, messages=len(messages), tasks=enqueued)
+        return enqueued
+
+    def run(self) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.stopping.set())
+        log.info("intake.started", queue_url=self._queue_url)
+        while not self.stopping.is_set():
+            try:
+                self.poll_once()
+                self.last_poll = time.monotonic()
+            except Exception:
+                log.exception("intake.poll_failed")
+                self.stopping.wait(2.0)
+        log.info("intake.stopped")

@@ -1,0 +1,112 @@
+"""Prometheus metrics, and liveness/readiness endpoints, for the worker and the intake.
+
+One HTTP server per process that asks for it (``--metrics-port`` or ``MEDIA_INGEST_METRICS_PORT``):
+
+* ``/metrics`` — objects processed by outcome, label and provenance; failures by error class; per-stage latency
+  histograms; intake tasks; and, read from Redis at scrape time, queue depth, label stream length and failure store
+  size. A prefork worker aggregates its pool children through prometheus_client's multiprocess mode
+  (``PROMETHEUS_MULTIPROC_DIR``, which ``media-ingest worker`` sets up when metrics are on).
+* ``/healthz`` — the process is serving (liveness).
+* ``/readyz`` — the process can do its job: Redis answers and the process's own check passes (readiness).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import REGISTRY, Collector
+
+OBJECTS = Counter(
+    "media_ingest_objects_total",
+    "Objects processed, by outcome, label and provenance.",
+    ["outcome", "label", "provenance"],
+)
+FAILURES = Counter(
+    "media_ingest_failures_total",
+    "Objects given up on (failed) or skipped, by error class.",
+    ["error_class", "disposition"],
+)
+STAGE_SECONDS = Histogram(
+    "media_ingest_stage_seconds",
+    "Seconds per pipeline stage (fetch, read, publish, write_back).",
+    ["stage"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+INTAKE_TASKS = Counter("media_ingest_intake_tasks_total", "Tasks enqueued by an intake bridge.", ["source"])
+
+
+class BacklogCollector(Collector):
+    """Gauges read from Redis when scraped: they describe the shared pipeline, not this process."""
+
+    def __init__(self, redis: Any, *, queue: str, stream: str, prefix: str) -> None:
+        self._redis, self._queue, self._stream, self._prefix = redis, queue, stream, prefix
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        try:
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.llen(self._queue)
+            pipe.xlen(self._stream)
+            pipe.hlen(f"{self._prefix}:failures")
+            depth, stream, failures = pipe.execute()
+        except Exception:  # noqa: BLE001 - a scrape must not fail because Redis is away; readiness says so
+            return []
+        return [
+            GaugeMetricFamily("media_ingest_queue_depth", "Tasks waiting in the Celery queue.", value=depth),
+            GaugeMetricFamily("media_ingest_label_stream_length", "Records on the label stream.", value=stream),
+            GaugeMetricFamily("media_ingest_failure_store_size", "Entries in the failure store.", value=failures),
+        ]
+
+
+def registry_for_process(backlog: Collector | None) -> CollectorRegistry:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    else:
+        registry = REGISTRY
+    if backlog is not None:
+        registry.register(backlog)
+    return registry
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def serve(port: int, registry: CollectorRegistry, ready: Callable[[], str | None]) -> WSGIServer:
+    """Start the metrics/health server in a daemon thread. ``ready()`` returns None when ready, else why not."""
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterator[bytes]:
+        path = environ.get("PATH_INFO", "/")
+        if path == "/metrics":
+            body = generate_latest(registry)
+            start_response("200 OK", [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")])
+            return iter([body])
+        if path == "/healthz":
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return iter([b"ok\n"])
+        if path == "/readyz":
+            problem = ready()
+            status = "200 OK" if problem is None else "503 Service Unavailable"
+            start_response(status, [("Content-Type", "text/plain")])
+            return iter([(problem or "ready").encode() + b"\n"])
+        start_response("404 Not Found", [("Content-Type", "text/plain")])
+        return iter([b"try /metrics, /healthz or /readyz\n"])
+
+    server = make_server("0.0.0.0", port, app, handler_class=_QuietHandler)
+    threading.Thread(target=server.serve_forever, name="media-ingest-metrics", daemon=True).start()
+    return server
+
+
+def redis_ready(redis: Any) -> str | None:
+    try:
+        redis.ping()
+    except Exception as exc:  # noqa: BLE001
+        return f"Redis unreachable: {exc}"
+    return None

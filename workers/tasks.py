@@ -1,0 +1,175 @@
+"""Celery tasks: glue only. Build dependencies once per process, guard, call :func:`pipeline.process.label_object`.
+
+Retry policy lives in the decorator: :class:`RetryableError` (S3 5xx/throttling, Redis faults) is retried with
+exponential backoff and full jitter up to ``task_max_retries``; what exhausts its retries, a permanent error, a
+hard time limit, or an object that killed its worker process ``MAX_DELIVERIES`` times ends in the failure store
+(:meth:`LabelTask.on_failure`), never in an endless retry.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from typing import Any
+
+import structlog
+from celery import Task, signals
+from celery.exceptions import SoftTimeLimitExceeded
+
+from pipeline.errors import ObjectChanged, ObjectNotFound, PermanentError, RetryableError
+from pipeline.interfaces import FailureEntry
+from pipeline.model import ObjectRef
+from pipeline.process import label_object
+from pipeline.wiring import Runtime, build_runtime
+from workers.app import app, settings
+from workers.metrics import FAILURES, OBJECTS, STAGE_SECONDS
+
+log = structlog.get_logger("media_ingest.task")
+
+MAX_DELIVERIES = 3
+"""Deliveries of one object version that may start without finishing (worker killed, reader crashed)."""
+
+
+@functools.cache
+def runtime() -> Runtime:
+    """Per-process dependencies, built on first use after the fork (boto3 and c2pa state is not fork-safe)."""
+    return build_runtime(settings)
+
+
+@signals.worker_process_init.connect
+def _fresh_runtime_after_fork(**_: object) -> None:
+    runtime.cache_clear()
+
+
+def _identity(ref: ObjectRef) -> str:
+    """Identity of one delivery target for the crash counter (policy-independent, unlike the publish guard)."""
+    return f"{ref.bucket}\0{ref.key}\0{ref.version_id or 'null'}\0{ref.etag or ''}"
+
+
+class LabelTask(Task):  # type: ignore[misc]
+    """Records every object the task gives up on in the failure store, with its reason."""
+
+    def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        message = kwargs.get("ref") or (args[0] if args else {})
+        ref = ObjectRef.from_message(message)
+        batch_id = kwargs.get("batch_id") or (args[1] if len(args) > 1 else None)
+        attempts = int(getattr(self.request, "retries", 0) or 0) + 1
+        _record_failure(ref, batch_id, task_id, exc, attempts)
+
+
+def _record_failure(
+    ref: ObjectRef,
+    batch_id: str | None,
+    task_id: str | None,
+    exc: BaseException,
+    attempts: int,
+    disposition: str = "failed",
+) -> None:
+    rt = runtime()
+    entry = FailureEntry(
+        bucket=ref.bucket,
+        key=ref.key,
+        version_id=ref.version_id,
+        etag=ref.etag,
+        batch_id=batch_id,
+        task_id=task_id,
+        error_class=type(exc).__name__,
+        message=str(exc)[:2000] or type(exc).__name__,
+        attempts=attempts,
+        disposition=disposition,
+    )
+    rt.failures.record(entry)
+    FAILURES.labels(entry.error_class, disposition).inc()
+    if batch_id:
+        rt.batches.count(batch_id, "skipped" if disposition == "skipped" else "failed")
+    log.warning("object." + disposition, error_class=entry.error_class, reason=entry.message, attempts=attempts)
+
+
+class PoisonObject(PermanentError):
+    """The object was delivered MAX_DELIVERIES times without finishing: it crashes or hangs the worker."""
+
+
+@app.task(
+    bind=True,
+    base=LabelTask,
+    name="media_ingest.label_object",
+    autoretry_for=(RetryableError,),
+    retry_backoff=1,
+    retry_backoff_max=settings.task_retry_backoff_max,
+    retry_jitter=True,
+    max_retries=settings.task_max_retries,
+)
+def label_object_task(self: Task, ref: dict[str, Any], batch_id: str | None = None) -> str:
+    """Label one object version named by ``ref`` (bucket/key/version/etag; never bytes)."""
+    obj = ObjectRef.from_message(ref)
+    rt = runtime()
+    identity = _identity(obj)
+    deliveries = rt.deliveries.started(identity)
+    if deliveries > MAX_DELIVERIES:
+        rt.deliveries.finished(identity)
+        _record_failure(
+            obj,
+            batch_id,
+            self.request.id,
+            PoisonObject(f"started {deliveries - 1} times without finishing: it crashes or hangs the worker"),
+            deliveries - 1,
+        )
+        return "failed"
+    started = time.perf_counter()
+    try:
+        outcome = label_object(obj, rt.services, batch_id=batch_id)
+    except (ObjectNotFound, ObjectChanged) as exc:
+        rt.deliveries.finished(identity)
+        _record_failure(obj, batch_id, self.request.id, exc, self.request.retries + 1, disposition="skipped")
+        return "skipped"
+    except SoftTimeLimitExceeded as exc:
+        rt.deliveries.finished(identity)
+        raise PermanentError(f"took longer than the {settings.task_time_limit - 30}s soft limit") from exc
+    except RetryableError:
+        rt.deliveries.finished(identity)  # the retry is a new delivery, counted afresh
+        raise
+    except PermanentError:
+        rt.deliveries.finished(identity)
+        raise
+    rt.deliveries.finished(identity)
+    if batch_id:
+        rt.batches.count(batch_id, outcome.status)
+    record = outcome.record
+    OBJECTS.labels(outcome.status, record.label if record else "", record.provenance if record else "").inc()
+    for stage, seconds in outcome.stages.items():
+        STAGE_SECONDS.labels(stage).observe(seconds)
+    log.info(
+        "object.processed",
+        outcome=outcome.status,
+        label=record.label if record else None,
+        provenance=record.provenance if record else None,
+        etag=record.etag if record else obj.etag,
+        version_id=record.version_id if record else obj.version_id,
+        metadata_written=outcome.metadata_written,
+        detail=outcome.detail,
+        duration_ms=round((time.perf_counter() - started) * 1000, 2),
+    )
+    return outcome.status
+
+
+@signals.task_prerun.connect
+def _bind_ids(task_id: str | None = None, task: Any = None, args: Any = (), kwargs: Any = None, **_: Any) -> None:
+    kwargs = kwargs or {}
+    ref = kwargs.get("ref") or (args[0] if args else {})
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(
+        task_id=task_id,
+        bucket=ref.get("bucket") if isinstance(ref, dict) else None,
+        key=ref.get("key") if isinstance(ref, dict) else None,
+        batch_id=kwargs.get("batch_id") or (args[1] if len(args) > 1 else None),
+    )
+
+
+@signals.task_postrun.connect
+def _unbind_ids(**_: Any) -> None:
+    structlog.contextvars.clear_contextvars()
+
+
+def enqueue(ref: ObjectRef, batch_id: str | None) -> None:
+    """Publish one task durably (the broker confirms the write before this returns)."""
+    label_object_task.apply_async(kwargs={"ref": ref.to_message(), "batch_id": batch_id}, queue=settings.queue)
