@@ -1,0 +1,1 @@
+"""Benchmarks (``python -m bench``); results are written down in docs/performance.md, never asserted in tests."""
