@@ -64,6 +64,26 @@ def dedupe_key(bucket: str, key: str, version_id: str | None, etag: str, policy_
     return f"{bucket}\0{key}\0{version_id or 'null'}\0{etag}\0{policy_version}"
 
 
+COPY_EVENTS = frozenset({"ObjectCreated:Copy", "ObjectCreated:CopyObject"})
+"""Event names of a server-side copy: S3/MinIO notifications, and EventBridge's ``reason`` (see pipeline.events)."""
+
+
+def echo_key(ref: ObjectRef, policy_version: str) -> str | None:
+    """The guard a copy event matches when it is this pipeline's own write-back (its "echo"); None otherwise.
+
+    Every write-back is a CopyObject onto the object itself, so the storage announces it with a copy event that
+    names the labelled version: in an unversioned bucket the same ETag, whose guard :func:`label_object` set when
+    it published; in a versioned bucket (or after a multipart upload) the new version/ETag, which the write-back
+    registers. An intake that finds that guard set can drop the event instead of spending a worker task on it.
+    Only copy events qualify: an upload of the same bytes (Put, Post, CompleteMultipartUpload) may have replaced
+    the labelled metadata and goes to a worker. A miss (guard not set yet, another policy version during a
+    rollout) costs nothing but the worker's own check, which stays the authority.
+    """
+    if ref.event_name not in COPY_EVENTS or not ref.etag:
+        return None
+    return dedupe_key(ref.bucket, ref.key, ref.version_id, ref.etag, policy_version)
+
+
 def assess_file(path: Path, reader: CredentialReader, policy: Policy) -> tuple[CredentialReport, Decision]:
     """Read a local file's credentials and decide its label: the step the worker and ``inspect`` share."""
     report = reader.read(path)

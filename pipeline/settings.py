@@ -86,6 +86,9 @@ class Settings:
     """SQS long-poll wait for ``intake sqs``."""
     sqs_visibility_timeout: int = 60
     """How long an SQS message stays hidden while its tasks are enqueued."""
+    intake_skip_echoes: bool = True
+    """Drop the copy event that each write-back causes at the intake when its guard shows it is our own echo
+    (saves a worker task per object); see docs/performance.md."""
 
     configured: frozenset[str] = dataclasses.field(default=frozenset(), compare=False, repr=False)
     """Names of the fields the environment set explicitly (the demo starts embedded servers for the others)."""
@@ -107,12 +110,20 @@ class Settings:
 
 
 _DIRECTORIES = frozenset({"spool_dir", "trust_cache_dir"})
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
 
 
 def _convert(name: str, raw: str, annotation: str) -> object:
     var = PREFIX + name.upper()
     text = raw.strip()
     try:
+        if annotation == "bool":
+            if text.lower() in _TRUE:
+                return True
+            if text.lower() in _FALSE:
+                return False
+            raise SettingsError(f"{var}={raw!r}: expected one of true/false, 1/0, yes/no, on/off")
         if annotation in ("int", "int | None"):
             if annotation.endswith("None") and text == "":
                 return None

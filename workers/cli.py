@@ -175,6 +175,24 @@ def _enqueue_and_count(settings: Settings, source: str = "submit") -> tuple[Any,
     return enqueue, failures, count
 
 
+def _echo_filter(settings: Settings) -> Any:
+    """The intake's filter for our own write-backs' copy events, or None when ``intake_skip_echoes`` is off."""
+    if not settings.intake_skip_echoes:
+        return None
+    from pipeline.policy import load_policy
+    from pipeline.redis_backends import RedisLabelSink, connect
+    from workers.intake import echo_filter
+
+    sink = RedisLabelSink(
+        connect(settings.redis_url),
+        settings.label_stream,
+        prefix=settings.key_prefix,
+        done_ttl=settings.done_ttl_seconds,
+        maxlen=settings.label_stream_maxlen,
+    )
+    return echo_filter(sink, load_policy(settings.policy_file).version)
+
+
 def _serve_intake_metrics(args: argparse.Namespace, settings: Settings, intake: Any, max_quiet: float) -> None:
     port = args.metrics_port if args.metrics_port is not None else settings.metrics_port
     if not port:
@@ -204,6 +222,7 @@ def _intake_sqs(args: argparse.Namespace, settings: Settings) -> int:
         count_queued=count,
         wait_seconds=settings.sqs_wait_seconds,
         visibility_timeout=settings.sqs_visibility_timeout,
+        is_echo=_echo_filter(settings),
     )
     _serve_intake_metrics(args, settings, intake, max_quiet=3 * settings.sqs_wait_seconds + 30)
     intake.run()
@@ -216,7 +235,12 @@ def _intake_redis(args: argparse.Namespace, settings: Settings) -> int:
 
     enqueue, failures, count = _enqueue_and_count(settings, "redis")
     intake = RedisListIntake(
-        connect(settings.redis_url), args.key, enqueue=enqueue, failures=failures, count_queued=count
+        connect(settings.redis_url),
+        args.key,
+        enqueue=enqueue,
+        failures=failures,
+        count_queued=count,
+        is_echo=_echo_filter(settings),
     )
     _serve_intake_metrics(args, settings, intake, max_quiet=60)
     intake.run()

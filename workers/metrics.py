@@ -39,6 +39,9 @@ STAGE_SECONDS = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
 INTAKE_TASKS = Counter("media_ingest_intake_tasks_total", "Tasks enqueued by an intake bridge.", ["source"])
+INTAKE_ECHOES = Counter(
+    "media_ingest_intake_echoes_total", "Write-back copy events an intake dropped as our own echoes."
+)
 
 
 class BacklogCollector(Collector):

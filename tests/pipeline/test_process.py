@@ -15,7 +15,7 @@ from pipeline.interfaces import CredentialReport
 from pipeline.memory import InMemoryLabelSink, InMemoryObjectStore
 from pipeline.model import ObjectRef, StoredObject
 from pipeline.policy import Policy, load_policy
-from pipeline.process import Services, dedupe_key, label_object
+from pipeline.process import Services, dedupe_key, echo_key, label_object
 from pipeline.samples import Sample, build_samples, make_test_pki
 from pipeline.settings import DEFAULT_POLICY
 
@@ -412,3 +412,37 @@ def test_duplicate_events_before_the_first_finishes_publish_once(world, sample_s
     outcome = world.label(ref)
     assert (outcome.status, outcome.metadata_written) == ("duplicate", True)
     assert world.sink.records == [{"stand-in": "first delivery"}]
+
+
+@pytest.mark.parametrize("versioned", [False, True], ids=["unversioned", "versioned"])
+def test_the_write_backs_copy_event_matches_the_guard_it_set(reader, policy, tmp_path, sample_set, versioned):
+    """What the intake's echo filter relies on: after labelling, the copy event's echo key is a published guard."""
+    world = make_world(reader, policy, tmp_path, versioned=versioned)
+    ref = world.upload("ai.jpg", sample_set["ai-generated.jpg"].data)
+    assert world.label(ref).status == "labelled"
+    current = world.store.head(BUCKET, "ai.jpg")
+    copy_event = ObjectRef(BUCKET, "ai.jpg", current.version_id, current.etag, current.size, "ObjectCreated:Copy")
+    key = echo_key(copy_event, policy.version)
+    assert key is not None and world.sink.is_published(key)
+    assert echo_key(copy_event, "2099.1-1") is not None
+    assert not world.sink.is_published(echo_key(copy_event, "2099.1-1") or "")  # another policy: not an echo
+
+
+@pytest.mark.parametrize(
+    ("event_name", "etag", "is_candidate"),
+    [
+        ("ObjectCreated:Copy", "abc", True),
+        ("ObjectCreated:CopyObject", "abc", True),  # EventBridge's reason
+        ("ObjectCreated:Put", "abc", False),  # a re-upload of the same bytes may have lost the label metadata
+        ("ObjectCreated:CompleteMultipartUpload", "abc", False),
+        ("ObjectCreated:Post", "abc", False),
+        ("ObjectCreated:Copy", None, False),  # nothing to match the guard with
+        (None, "abc", False),  # submit/backfill/replay refs carry no event
+    ],
+)
+def test_only_copy_events_with_an_etag_can_be_echoes(event_name, etag, is_candidate):
+    ref = ObjectRef(BUCKET, "a.jpg", None, etag, 10, event_name)
+    key = echo_key(ref, POLICY_VERSION)
+    assert (key is not None) == is_candidate
+    if is_candidate:
+        assert key == dedupe_key(BUCKET, "a.jpg", None, "abc", POLICY_VERSION)

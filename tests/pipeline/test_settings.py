@@ -248,3 +248,13 @@ def test_trust_files_that_do_not_parse_stop_the_process_at_start(tmp_path, var, 
     path.write_text(content)
     with pytest.raises(SettingsError, match=f"{var}=.*{needle}"):
         load_settings({var: str(path)})
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("false", False), ("0", False), ("Off", False), ("yes", True)])
+def test_boolean_settings_are_parsed(raw, expected):
+    assert load_settings({"MEDIA_INGEST_INTAKE_SKIP_ECHOES": raw}).intake_skip_echoes is expected
+
+
+def test_bad_boolean_is_named():
+    with pytest.raises(SettingsError, match="MEDIA_INGEST_INTAKE_SKIP_ECHOES='maybe': expected one of true/false"):
+        load_settings({"MEDIA_INGEST_INTAKE_SKIP_ECHOES": "maybe"})

@@ -10,17 +10,29 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable
+from typing import NamedTuple
 
 import structlog
 
 from pipeline.errors import BadEvent
 from pipeline.events import parse_notification
-from pipeline.interfaces import FailureEntry, FailureSink
+from pipeline.interfaces import FailureEntry, FailureSink, LabelSink
 from pipeline.model import ObjectRef
+from pipeline.process import echo_key
+from workers.metrics import INTAKE_ECHOES
 
 log = structlog.get_logger("media_ingest.intake")
 
 Enqueue = Callable[[ObjectRef, str], None]
+IsEcho = Callable[[ObjectRef], bool]
+"""True for the copy event of this pipeline's own write-back (see :func:`pipeline.process.echo_key`)."""
+
+
+class Dispatched(NamedTuple):
+    """What one notification became: tasks enqueued, and copy events of our own write-backs dropped."""
+
+    enqueued: int = 0
+    echoes: int = 0
 
 
 def new_batch_id(source: str) -> str:
@@ -28,10 +40,30 @@ def new_batch_id(source: str) -> str:
     return f"{source}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{secrets.token_hex(3)}"
 
 
-def dispatch(body: str | bytes, *, batch_id: str, enqueue: Enqueue, failures: FailureSink, origin: str) -> int:
+def echo_filter(sink: LabelSink, policy_version: str) -> IsEcho:
+    """An :data:`IsEcho` over the exactly-once guards of ``sink`` (one EXISTS per copy event, none for uploads)."""
+
+    def is_echo(ref: ObjectRef) -> bool:
+        key = echo_key(ref, policy_version)
+        return key is not None and sink.is_published(key)
+
+    return is_echo
+
+
+def dispatch(
+    body: str | bytes,
+    *,
+    batch_id: str,
+    enqueue: Enqueue,
+    failures: FailureSink,
+    origin: str,
+    is_echo: IsEcho | None = None,
+) -> Dispatched:
     """Enqueue one task per object the notification names; record an unparseable notification as a failure.
 
-    Returns how many tasks were enqueued. Raises only when enqueueing fails (the caller must not acknowledge).
+    With ``is_echo``, the copy events of our own write-backs are dropped here (logged and counted), not enqueued.
+
+    Raises only when enqueueing fails (the caller must not acknowledge).
     """
     try:
         parsed = parse_notification(body)
@@ -50,12 +82,19 @@ def dispatch(body: str | bytes, *, batch_id: str, enqueue: Enqueue, failures: Fa
             )
         )
         log.warning("intake.bad_event", origin=origin, reason=str(exc))
-        return 0
+        return Dispatched()
     for reason in parsed.skipped:
         log.info("intake.skipped", origin=origin, reason=reason)
+    enqueued = echoes = 0
     for ref in parsed.refs:
+        if is_echo is not None and is_echo(ref):
+            echoes += 1
+            INTAKE_ECHOES.inc()
+            log.debug("intake.echo_dropped", origin=origin, bucket=ref.bucket, key=ref.key, etag=ref.etag)
+            continue
         enqueue(ref, batch_id)
-    return len(parsed.refs)
+        enqueued += 1
+    return Dispatched(enqueued, echoes)
 
 
 def bytes_preview(body: str | bytes, limit: int = 120) -> str:

@@ -16,7 +16,7 @@ import redis
 import structlog
 
 from pipeline.interfaces import FailureSink
-from workers.intake import Enqueue, dispatch, new_batch_id
+from workers.intake import Enqueue, IsEcho, dispatch, new_batch_id
 
 log = structlog.get_logger("media_ingest.intake.redis")
 
@@ -32,12 +32,14 @@ class RedisListIntake:
         count_queued: Any,
         block_seconds: int = 5,
         batch_size: int = 100,
+        is_echo: IsEcho | None = None,
     ) -> None:
         self._redis = client
         self._key = key
         self._processing = f"{key}:processing"
         self._enqueue = enqueue
         self._failures = failures
+        self._is_echo = is_echo
         self._count_queued = count_queued
         self._block = block_seconds
         self._batch_size = batch_size
@@ -65,19 +67,22 @@ class RedisListIntake:
                 break
             items.append(item)
         batch_id = new_batch_id("redis")
-        enqueued = 0
+        enqueued = echoes = 0
         for item in items:
-            enqueued += dispatch(
+            result = dispatch(
                 item,
                 batch_id=batch_id,
                 enqueue=self._enqueue,
                 failures=self._failures,
+                is_echo=self._is_echo,
                 origin=f"redis:{self._key}",
             )
+            enqueued += result.enqueued
+            echoes += result.echoes
             self._redis.lrem(self._processing, 1, cast(str, item))
         if enqueued:
             self._count_queued(batch_id, enqueued)
-        log.info("intake.batch", batch_id=batch_id, events=len(items), tasks=enqueued)
+        log.info("intake.batch", batch_id=batch_id, events=len(items), tasks=enqueued, echoes=echoes)
         return enqueued
 
     def run(self) -> None:

@@ -16,7 +16,7 @@ import structlog
 from botocore.config import Config
 
 from pipeline.interfaces import FailureSink
-from workers.intake import Enqueue, dispatch, new_batch_id
+from workers.intake import Enqueue, IsEcho, dispatch, new_batch_id
 
 log = structlog.get_logger("media_ingest.intake.sqs")
 
@@ -37,11 +37,13 @@ class SqsIntake:
         count_queued: Any,
         wait_seconds: int = 20,
         visibility_timeout: int = 60,
+        is_echo: IsEcho | None = None,
     ) -> None:
         self._sqs = client
         self._queue_url = queue_url
         self._enqueue = enqueue
         self._failures = failures
+        self._is_echo = is_echo
         self._count_queued = count_queued
         self._wait = wait_seconds
         self._visibility = visibility_timeout
@@ -61,21 +63,23 @@ class SqsIntake:
         if not messages:
             return 0
         batch_id = new_batch_id("sqs")
-        enqueued = 0
+        enqueued = echoes = 0
         done: list[dict[str, str]] = []
         for message in messages:
             try:
-                n = dispatch(
+                result = dispatch(
                     message["Body"],
                     batch_id=batch_id,
                     enqueue=self._enqueue,
                     failures=self._failures,
+                    is_echo=self._is_echo,
                     origin=f"sqs:{message['MessageId']}",
                 )
             except Exception:
                 log.exception("intake.enqueue_failed", message_id=message["MessageId"])
                 continue  # not deleted: SQS delivers it again
-            enqueued += n
+            enqueued += result.enqueued
+            echoes += result.echoes
             done.append({"Id": str(len(done)), "ReceiptHandle": message["ReceiptHandle"]})
         if enqueued:
             self._count_queued(batch_id, enqueued)
@@ -83,7 +87,7 @@ class SqsIntake:
             result = self._sqs.delete_message_batch(QueueUrl=self._queue_url, Entries=done)
             for failed in result.get("Failed", []):
                 log.warning("intake.delete_failed", reason=failed.get("Message"), code=failed.get("Code"))
-        log.info("intake.batch", batch_id=batch_id, messages=len(messages), tasks=enqueued)
+        log.info("intake.batch", batch_id=batch_id, messages=len(messages), tasks=enqueued, echoes=echoes)
         return enqueued
 
     def run(self) -> None:
