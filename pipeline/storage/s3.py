@@ -48,7 +48,13 @@ _KEPT_SSE = ("ServerSideEncryption", "SSEKMSKeyId", "BucketKeyEnabled")
 
 
 def make_s3_client(endpoint_url: str | None, max_pool_connections: int = 32) -> Any:
-    """A boto3 S3 client with bounded timeouts and botocore's standard retry mode (backoff with jitter)."""
+    """A boto3 S3 client with bounded timeouts and botocore's standard retry mode (backoff with jitter).
+
+    Lean on the client CPU that every object pays (docs/performance.md measures it): the parameters are built
+    here, so botocore's per-call validation is skipped; flexible checksums only where S3 requires them, so a GET
+    is not CRC-checked in Python (the C2PA hard binding is the content check that matters, and the transport is
+    TCP/TLS) and requests carry no checksum trailer. Together about 25% less client CPU per GET + copy.
+    """
     config = Config(
         retries={"mode": "standard", "max_attempts": 4},
         connect_timeout=5,
@@ -56,6 +62,9 @@ def make_s3_client(endpoint_url: str | None, max_pool_connections: int = 32) -> 
         max_pool_connections=max_pool_connections,
         s3={"addressing_style": "path"} if endpoint_url else None,
         tcp_keepalive=True,
+        parameter_validation=False,
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
     )
     return boto3.session.Session().client("s3", endpoint_url=endpoint_url, config=config)
 
@@ -101,6 +110,8 @@ class S3ObjectStore:
     def fetch(
         self, ref: ObjectRef, dest: IO[bytes], *, accept: Callable[[StoredObject], bool]
     ) -> tuple[StoredObject, bool]:
+        if not ref.bucket or not ref.key:  # botocore's parameter validation is off: say it here
+            raise PermanentError(f"GET {ref.uri}: a bucket name and an object key are both required")
         params: dict[str, Any] = {"Bucket": ref.bucket, "Key": ref.key}
         if ref.version_id:
             params["VersionId"] = ref.version_id

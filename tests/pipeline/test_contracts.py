@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.errors import ObjectChanged, ObjectNotFound
+from pipeline.errors import ObjectChanged, ObjectNotFound, PermanentError
 from pipeline.memory import InMemoryLabelSink, InMemoryObjectStore
 from pipeline.model import ObjectRef
 from pipeline.redis_backends import RedisLabelSink
@@ -70,6 +70,14 @@ def test_fetch_can_decline_the_body(backend, bucket_name):
 def test_fetch_of_a_missing_object_is_object_not_found(backend, bucket_name):
     with pytest.raises(ObjectNotFound):
         fetch(backend.store, ObjectRef(bucket_name, "nope"))
+
+
+@pytest.mark.parametrize(("bucket_name_", "key"), [("", "k.jpg"), ("some-bucket", "")])
+def test_s3_fetch_without_bucket_or_key_is_a_permanent_error(moto_endpoint, bucket_name_, key):
+    """The client skips botocore's parameter validation (CPU), so the adapter names this mistake itself."""
+    store = S3ObjectStore(make_s3_client(moto_endpoint))
+    with pytest.raises(PermanentError, match="a bucket name and an object key are both required"):
+        fetch(store, ObjectRef(bucket_name_, key))
 
 
 def test_fetch_with_a_stale_etag_is_object_changed(backend, bucket_name):
