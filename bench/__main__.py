@@ -71,6 +71,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--small-distinct", type=int, default=24, help="distinct small files the objects reuse")
     parser.add_argument("--medium-distinct", type=int, default=8, help="distinct medium files the objects reuse")
     parser.add_argument("--workers", type=int, default=2, help="worker processes (Celery concurrency, default 2)")
+    parser.add_argument("--pool", default="prefork", choices=["prefork", "threads"], help="Celery pool (prefork)")
     parser.add_argument("--upload-threads", type=int, default=2, help="concurrent uploaders (default 2)")
     parser.add_argument("--steady-seconds", type=float, default=30.0, help="length of the paced run (default 30)")
     parser.add_argument("--limit-seconds", type=float, default=0.25, help="minimum read loop per distinct file")
@@ -147,7 +148,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         srv = stack.enter_context(cluster.servers(stack, workdir, pki))
         queue_url = cluster.wire_bucket(srv, events=args.events)
         step("pipeline", f"starting worker ({args.workers} processes) and intake")
-        pipe = cluster.start_pipeline(stack, srv, queue_url, concurrency=args.workers)
+        pipe = cluster.start_pipeline(stack, srv, queue_url, concurrency=args.workers, pool=args.pool)
         result["pipeline"] = run_pipeline(srv, pipe, media, mix, counts, args)
         cluster.stop_pipeline(pipe)
         if not args.skip_naive:

@@ -122,14 +122,16 @@ class Pipeline:
         return self.worker.poll() is None and self.intake.poll() is None
 
 
-def start_pipeline(stack: contextlib.ExitStack, srv: Servers, queue_url: str, *, concurrency: int) -> Pipeline:
-    """``media-ingest worker`` (prefork, ``concurrency`` processes, /metrics on) and ``media-ingest intake sqs``."""
+def start_pipeline(
+    stack: contextlib.ExitStack, srv: Servers, queue_url: str, *, concurrency: int, pool: str = "prefork"
+) -> Pipeline:
+    """``media-ingest worker`` (``pool``, ``concurrency`` processes or threads, /metrics on) and ``intake sqs``."""
     log_path = srv.workdir / "pipeline.log"
     log = stack.enter_context(log_path.open("ab"))
     port = free_port()
     cli = [sys.executable, "-m", "workers.cli"]
     worker = subprocess.Popen(
-        [*cli, "worker", "--concurrency", str(concurrency), "--metrics-port", str(port)],
+        [*cli, "worker", "--pool", pool, "--concurrency", str(concurrency), "--metrics-port", str(port)],
         env=srv.env,
         stdout=log,
         stderr=log,

@@ -136,12 +136,19 @@ class Processes:
     def env(self, **extra: str) -> dict[str, str]:
         return {**os.environ, **MOTO_CREDENTIALS, **self.settings.to_environ(), **extra}
 
-    def start(self, *args: str, name: str, ready: str | None = None, timeout: float = 60.0) -> subprocess.Popen[bytes]:
+    def start(
+        self,
+        *args: str,
+        name: str,
+        ready: str | None = None,
+        timeout: float = 60.0,
+        env: dict[str, str] | None = None,
+    ) -> subprocess.Popen[bytes]:
         log = self.logdir / f"{name}.log"
         with log.open("ab") as out:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "workers.cli", *args],
-                env=self.env(),
+                env=self.env(**(env or {})),
                 stdout=out,
                 stderr=out,
                 start_new_session=True,  # its own process group: a test can SIGKILL a worker with its children
@@ -157,8 +164,8 @@ class Processes:
                 time.sleep(0.1)
         return proc
 
-    def worker(self, *extra: str, name: str = "worker") -> subprocess.Popen[bytes]:
-        return self.start("worker", "--concurrency", "2", *extra, name=name, ready="ready.")
+    def worker(self, *extra: str, name: str = "worker", env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        return self.start("worker", "--concurrency", "2", *extra, name=name, ready="ready.", env=env)
 
     def logs(self, tail: int | None = 4000) -> str:
         return "\n".join(f"--- {log.name}\n{log.read_text(errors='replace')[-(tail or 0) :]}" for _, log in self.procs)

@@ -8,7 +8,7 @@ hard time limit, or an object that killed its worker process ``MAX_DELIVERIES`` 
 
 from __future__ import annotations
 
-import functools
+import threading
 import time
 from typing import Any
 
@@ -30,15 +30,23 @@ MAX_DELIVERIES = 3
 """Deliveries of one object version that may start without finishing (worker killed, reader crashed)."""
 
 
-@functools.cache
+_local = threading.local()
+
+
 def runtime() -> Runtime:
-    """Per-process dependencies, built on first use after the fork (boto3 and c2pa state is not fork-safe)."""
-    return build_runtime(settings)
+    """Dependencies of the executing thread, built on first use (after the fork: boto3 and c2pa state is not
+    fork-safe). One per pool process under prefork; one per thread under ``--pool threads``, where each thread
+    then has its own C2PA reader child, whose pipe carries one request at a time."""
+    current: Runtime | None = getattr(_local, "runtime", None)
+    if current is None:
+        current = _local.runtime = build_runtime(settings)
+    return current
 
 
 @signals.worker_process_init.connect
 def _fresh_runtime_after_fork(**_: object) -> None:
-    runtime.cache_clear()
+    global _local
+    _local = threading.local()
 
 
 def _identity(ref: ObjectRef) -> str:

@@ -229,12 +229,33 @@ def test_worker_serves_metrics_health_and_readiness(s3, bucket, samples, setting
     assert get("/readyz") == (200, "ready\n")
 
 
-def test_two_workers_with_their_own_hostnames_share_one_batch(s3, bucket, samples, settings, redis_client, processes):
+def test_two_workers_with_their_own_hosts_settings_share_one_batch(
+    s3, bucket, samples, settings, redis_client, processes, tmp_path
+):
+    """As two hosts would run them: own node names, spool directories, metrics ports and pools (beta: threads)."""
+    from workers.embedded import free_port
+
     keys = [f"two/{i:03d}.jpg" for i in range(40)]
     for key in keys:
         s3.put_object(Bucket=bucket, Key=key, Body=samples[0].data, ContentType="image/jpeg")
-    processes.worker("--hostname", "alpha@%h", "--concurrency", "1", name="alpha")
-    processes.worker("--hostname", "beta@%h", "--concurrency", "1", name="beta")
+    for host in ("alpha", "beta"):
+        (tmp_path / host).mkdir()
+    processes.worker(
+        "--hostname",
+        "alpha@%h",
+        "--concurrency",
+        "1",
+        name="alpha",
+        env={"MEDIA_INGEST_SPOOL_DIR": str(tmp_path / "alpha"), "MEDIA_INGEST_METRICS_PORT": str(free_port())},
+    )
+    processes.worker(
+        "--hostname",
+        "beta@%h",
+        "--pool",
+        "threads",
+        name="beta",
+        env={"MEDIA_INGEST_SPOOL_DIR": str(tmp_path / "beta"), "MEDIA_INGEST_METRICS_PORT": str(free_port())},
+    )
     assert (
         processes.start("submit", *[f"s3://{bucket}/{k}" for k in keys], "--batch", "b-two", name="submit").wait(60)
         == 0
