@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import cluster, phases, report
+from bench import profile as profiling
 from bench.limit import run_limit
 from bench.media import (
     OUT,
@@ -86,6 +87,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--skip-naive", action="store_true", help="leave out the naive loop")
     parser.add_argument("--quick", action="store_true", help="small mix and short phases: a smoke run, < 1 minute")
     parser.add_argument("--json", action="store_true", help="print results.json instead of the table")
+    parser.add_argument(
+        "--profile", action="store_true", help="py-spy the worker during the mix burst (bench/out/profile-worker.txt)"
+    )
     parser.add_argument("--out", type=Path, default=OUT, help="where results.json and the plots go")
     args = parser.parse_args(argv)
     if args.quick:
@@ -173,7 +177,11 @@ def run_pipeline(
     warm = plan_objects(media, {"small": 2 * args.workers}, prefix="w", seed=args.seed)
     phases.warm_up(srv, pipe, warm, threads=threads)
     step("pipeline", f"burst: {len(mix)} objects of the mix")
-    burst = phases.run_phase(srv, pipe, mix, name="burst (mix)", threads=threads)
+    profile_path = args.out / "profile-worker.txt"
+    with profiling.sampling(pipe.worker.pid, profile_path) if args.profile else contextlib.nullcontext(False) as on:
+        burst = phases.run_phase(srv, pipe, mix, name="burst (mix)", threads=threads)
+    if on and profile_path.exists():
+        burst["profile"] = {"file": str(profile_path), "share_percent": profiling.categorise(profile_path)}
     by_class = {}
     for size_class in SIZE_CLASSES:
         if counts[size_class]:

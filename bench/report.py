@@ -182,7 +182,19 @@ def _stages(result: dict[str, Any]) -> list[str]:
         f"WORKER STAGES  mean wall ms per task in the mix burst{echo}",
         f"  {stages}",
         "  tasks: " + ", ".join(f"{k} {v}" for k, v in burst["tasks"].items()),
+        *_profile(burst),
     ]
+
+
+def _profile(burst: dict[str, Any]) -> list[str]:
+    """The py-spy breakdown of the worker's CPU (``--profile``), largest share first."""
+    profile = burst.get("profile")
+    if not profile:
+        return []
+    width = max(len(name) for name in profile["share_percent"])
+    lines = [f"WORKER CPU BY STAGE  share of py-spy samples in the mix burst ({profile['file']})"]
+    lines += [f"  {name:<{width}} {share:5.1f}%" for name, share in profile["share_percent"].items()]
+    return lines
 
 
 def _memory(result: dict[str, Any]) -> list[str]:
