@@ -66,6 +66,10 @@ class Settings:
     """Retries for transient errors (S3 5xx/throttling, Redis reconnects) before an object goes to the failure store."""
     task_retry_backoff_max: int = 120
     """Upper bound in seconds for the exponential retry backoff (with full jitter)."""
+    task_group_size: int = 10
+    """Small objects of one intake round carried by one worker task (amortises Celery's per-task cost); 1: off."""
+    task_group_max_bytes: int = 2 * 1024**2
+    """Objects up to this size (from the event) may share a task; larger ones and unsized ones go alone."""
     task_time_limit: int = 300
     """Hard per-task limit in seconds; the soft limit is 30 s less."""
     visibility_timeout: int = 45
@@ -221,5 +225,7 @@ def _check(settings: Settings) -> None:
         load_policy(settings.policy_file)
     except PolicyError as exc:
         raise SettingsError(f"{PREFIX}POLICY_FILE: {exc}") from None
+    if settings.task_group_size == 0:
+        raise SettingsError(f"{PREFIX}TASK_GROUP_SIZE must be at least 1 (1 sends every object as its own task)")
     if settings.worker_concurrency == 0:
         raise SettingsError(f"{PREFIX}WORKER_CONCURRENCY must be at least 1 (or unset for the CPU count)")

@@ -154,9 +154,10 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _enqueue_and_count(settings: Settings, source: str = "submit") -> tuple[Any, Any, Any]:
+def _enqueue_and_count(settings: Settings, source: str) -> tuple[Any, Any, Any]:
+    """An intake's grouping enqueue, failure store and batch counter."""
     from pipeline.redis_backends import RedisBatchCounters, RedisFailureSink, connect
-    from workers.tasks import enqueue
+    from workers.tasks import GroupingEnqueue, grouping_rule
 
     client = connect(settings.redis_url)
     batches = RedisBatchCounters(client, prefix=settings.key_prefix)
@@ -172,7 +173,7 @@ def _enqueue_and_count(settings: Settings, source: str = "submit") -> tuple[Any,
         batches.count(batch_id, "queued", n)
         INTAKE_TASKS.labels(source).inc(n)
 
-    return enqueue, failures, count
+    return GroupingEnqueue(grouping_rule()), failures, count
 
 
 def _echo_filter(settings: Settings) -> Any:
@@ -223,6 +224,7 @@ def _intake_sqs(args: argparse.Namespace, settings: Settings) -> int:
         wait_seconds=settings.sqs_wait_seconds,
         visibility_timeout=settings.sqs_visibility_timeout,
         is_echo=_echo_filter(settings),
+        flush=enqueue.flush,
     )
     _serve_intake_metrics(args, settings, intake, max_quiet=3 * settings.sqs_wait_seconds + 30)
     intake.run()
@@ -241,6 +243,7 @@ def _intake_redis(args: argparse.Namespace, settings: Settings) -> int:
         failures=failures,
         count_queued=count,
         is_echo=_echo_filter(settings),
+        flush=enqueue.flush,
     )
     _serve_intake_metrics(args, settings, intake, max_quiet=60)
     intake.run()

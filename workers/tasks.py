@@ -8,8 +8,10 @@ hard time limit, or an object that killed its worker process ``MAX_DELIVERIES`` 
 
 from __future__ import annotations
 
+import random
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import structlog
@@ -17,6 +19,7 @@ from celery import Task, signals
 from celery.exceptions import SoftTimeLimitExceeded
 
 from pipeline.errors import ObjectChanged, ObjectNotFound, PermanentError, RetryableError
+from pipeline.grouping import GroupingRule
 from pipeline.interfaces import FailureEntry
 from pipeline.model import ObjectRef
 from pipeline.process import label_object
@@ -97,19 +100,12 @@ class PoisonObject(PermanentError):
     """The object was delivered MAX_DELIVERIES times without finishing: it crashes or hangs the worker."""
 
 
-@app.task(
-    bind=True,
-    base=LabelTask,
-    name="media_ingest.label_object",
-    autoretry_for=(RetryableError,),
-    retry_backoff=1,
-    retry_backoff_max=settings.task_retry_backoff_max,
-    retry_jitter=True,
-    max_retries=settings.task_max_retries,
-)
-def label_object_task(self: Task, ref: dict[str, Any], batch_id: str | None = None) -> str:
-    """Label one object version named by ``ref`` (bucket/key/version/etag; never bytes)."""
-    obj = ObjectRef.from_message(ref)
+def _label_one(request: Any, obj: ObjectRef, batch_id: str | None) -> str:
+    """Guard, label, count and log one object; the body both tasks share.
+
+    Returns the outcome status. Raises :class:`RetryableError` / :class:`PermanentError` for the caller's retry
+    policy; an object that was recorded (poison, vanished, replaced) returns its status instead.
+    """
     rt = runtime()
     identity = _identity(obj)
     deliveries = rt.deliveries.started(identity)
@@ -118,7 +114,7 @@ def label_object_task(self: Task, ref: dict[str, Any], batch_id: str | None = No
         _record_failure(
             obj,
             batch_id,
-            self.request.id,
+            request.id,
             PoisonObject(f"started {deliveries - 1} times without finishing: it crashes or hangs the worker"),
             deliveries - 1,
         )
@@ -128,16 +124,13 @@ def label_object_task(self: Task, ref: dict[str, Any], batch_id: str | None = No
         outcome = label_object(obj, rt.services, batch_id=batch_id)
     except (ObjectNotFound, ObjectChanged) as exc:
         rt.deliveries.finished(identity)
-        _record_failure(obj, batch_id, self.request.id, exc, self.request.retries + 1, disposition="skipped")
+        _record_failure(obj, batch_id, request.id, exc, (request.retries or 0) + 1, disposition="skipped")
         return "skipped"
     except SoftTimeLimitExceeded as exc:
         rt.deliveries.finished(identity)
         raise PermanentError(f"took longer than the {settings.task_time_limit - 30}s soft limit") from exc
-    except RetryableError:
-        rt.deliveries.finished(identity)  # the retry is a new delivery, counted afresh
-        raise
-    except PermanentError:
-        rt.deliveries.finished(identity)
+    except (RetryableError, PermanentError):
+        rt.deliveries.finished(identity)  # a retry is a new delivery, counted afresh
         raise
     rt.deliveries.finished(identity)
     if batch_id:
@@ -160,6 +153,70 @@ def label_object_task(self: Task, ref: dict[str, Any], batch_id: str | None = No
     return outcome.status
 
 
+@app.task(
+    bind=True,
+    base=LabelTask,
+    name="media_ingest.label_object",
+    autoretry_for=(RetryableError,),
+    retry_backoff=1,
+    retry_backoff_max=settings.task_retry_backoff_max,
+    retry_jitter=True,
+    max_retries=settings.task_max_retries,
+)
+def label_object_task(self: Task, ref: dict[str, Any], batch_id: str | None = None) -> str:
+    """Label one object version named by ``ref`` (bucket/key/version/etag; never bytes)."""
+    return _label_one(self.request, ObjectRef.from_message(ref), batch_id)
+
+
+class LabelGroupTask(Task):  # type: ignore[misc]
+    """A group that dies as a whole (hard time limit, a crash outside any one object) hands every object on as a
+    task of its own: finished ones are cheap no-ops there, the rest get the single task's full retry policy."""
+
+    def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        refs = kwargs.get("refs") or (args[0] if args else [])
+        batch_id = kwargs.get("batch_id") or (args[1] if len(args) > 1 else None)
+        log.warning("group.failed", error_class=type(exc).__name__, reason=str(exc)[:500], objects=len(refs))
+        for ref in refs:
+            enqueue(ObjectRef.from_message(ref), batch_id)
+
+
+@app.task(bind=True, base=LabelGroupTask, name="media_ingest.label_objects")
+def label_objects_task(self: Task, refs: list[dict[str, Any]], batch_id: str | None = None) -> dict[str, int]:
+    """Label several small object versions in one task (see :mod:`pipeline.grouping`), one after another.
+
+    Each object is on its own: a transient fault hands that object to :func:`label_object_task` (with the first
+    backoff as countdown, then that task's retry policy); a permanent one records it; the others go on. When the
+    soft time limit strikes, the object at hand is recorded as the single task would record it and the objects
+    not started yet go on in a new group.
+    """
+    statuses: dict[str, int] = {}
+    for position, message in enumerate(refs):
+        obj = ObjectRef.from_message(message)
+        with structlog.contextvars.bound_contextvars(bucket=obj.bucket, key=obj.key):
+            try:
+                status = _label_one(self.request, obj, batch_id)
+            except RetryableError as exc:
+                log.info("object.retry_alone", error_class=type(exc).__name__, reason=str(exc)[:500])
+                enqueue(obj, batch_id, countdown=random.uniform(0, 1))
+                status = "retrying"
+            except PermanentError as exc:
+                _record_failure(obj, batch_id, self.request.id, exc, 1)
+                status = "failed"
+                if isinstance(exc.__cause__, SoftTimeLimitExceeded):
+                    rest = [ObjectRef.from_message(r) for r in refs[position + 1 :]]
+                    if rest:
+                        enqueue_group(rest, batch_id)
+                    statuses[status] = statuses.get(status, 0) + 1
+                    statuses["handed_on"] = len(rest)
+                    return statuses
+            except Exception as exc:  # one object's bug must not cost the group's other objects
+                log.exception("object.error")
+                _record_failure(obj, batch_id, self.request.id, exc, 1)
+                status = "failed"
+        statuses[status] = statuses.get(status, 0) + 1
+    return statuses
+
+
 @signals.task_prerun.connect
 def _bind_ids(task_id: str | None = None, task: Any = None, args: Any = (), kwargs: Any = None, **_: Any) -> None:
     kwargs = kwargs or {}
@@ -178,6 +235,48 @@ def _unbind_ids(**_: Any) -> None:
     structlog.contextvars.clear_contextvars()
 
 
-def enqueue(ref: ObjectRef, batch_id: str | None) -> None:
-    """Publish one task durably (the broker confirms the write before this returns)."""
-    label_object_task.apply_async(kwargs={"ref": ref.to_message(), "batch_id": batch_id}, queue=settings.queue)
+def enqueue(ref: ObjectRef, batch_id: str | None, *, countdown: float | None = None) -> None:
+    """Publish one single-object task durably (the broker confirms the write before this returns)."""
+    label_object_task.apply_async(
+        kwargs={"ref": ref.to_message(), "batch_id": batch_id}, queue=settings.queue, countdown=countdown
+    )
+
+
+def enqueue_group(refs: Sequence[ObjectRef], batch_id: str | None) -> None:
+    """Publish several objects as one group task; a group of one is published as the single task."""
+    if len(refs) == 1:
+        enqueue(refs[0], batch_id)
+        return
+    label_objects_task.apply_async(
+        kwargs={"refs": [r.to_message() for r in refs], "batch_id": batch_id}, queue=settings.queue
+    )
+
+
+class GroupingEnqueue:
+    """The enqueue of one intake: small objects (:mod:`pipeline.grouping`) wait in a buffer per batch until a
+    group is full or the round ends (:meth:`flush`); the rest are published at once. The intake acknowledges its
+    notifications only after :meth:`flush` returned, so a crash loses nothing."""
+
+    def __init__(self, rule: GroupingRule) -> None:
+        self._rule = rule
+        self._pending: dict[str | None, list[ObjectRef]] = {}
+
+    def __call__(self, ref: ObjectRef, batch_id: str | None) -> None:
+        if not self._rule.groupable(ref):
+            enqueue(ref, batch_id)
+            return
+        pending = self._pending.setdefault(batch_id, [])
+        pending.append(ref)
+        if len(pending) >= self._rule.max_objects:
+            enqueue_group(pending, batch_id)
+            del self._pending[batch_id]
+
+    def flush(self) -> None:
+        while self._pending:
+            batch_id, pending = next(iter(self._pending.items()))
+            enqueue_group(pending, batch_id)
+            del self._pending[batch_id]
+
+
+def grouping_rule() -> GroupingRule:
+    return GroupingRule(max_objects=settings.task_group_size, max_object_bytes=settings.task_group_max_bytes)

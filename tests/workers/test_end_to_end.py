@@ -303,3 +303,35 @@ def test_generated_video_is_labelled_through_the_worker(s3, bucket, pki, setting
         "camera.mp4": ("captured", "trusted"),
         "tampered.mp4": ("ai_generated", "invalid"),
     }
+
+
+def test_small_objects_of_one_intake_round_share_a_task_and_each_ends_on_its_own(
+    s3, sqs, bucket, samples, settings, redis_client, processes
+):
+    from tests.support.notifications import batch_counts, s3_record, send_notifications
+
+    queue_url = sqs.create_queue(QueueName=f"{bucket}-grouped")["QueueUrl"]
+    records = []
+    for sample in samples[:3]:
+        put = s3.put_object(Bucket=bucket, Key=f"g/{sample.name}", Body=sample.data, ContentType=sample.content_type)
+        records.append(s3_record(bucket, f"g/{sample.name}", len(sample.data), put["ETag"].strip('"')))
+    records.append(s3_record(bucket, "g/deleted-before-fetch.jpg", 1000, "0" * 32))
+    records.append(records[0])  # a duplicate event in the same round
+    send_notifications(sqs, queue_url, records)
+    processes.worker()
+    processes.start("intake", "sqs", queue_url, name="intake", ready="intake.started")
+    ended = ("labelled", "already_labelled", "duplicate", "skipped")
+    wait_for(lambda: sum(batch_counts(redis_client, settings.key_prefix).get(k, 0) for k in ended) >= 5, what="group")
+    counts = batch_counts(redis_client, settings.key_prefix)
+    assert (counts["queued"], counts["labelled"], counts["skipped"]) == (5, 3, 1)
+    assert counts.get("already_labelled", 0) + counts.get("duplicate", 0) == 1
+    got = read_records(redis_client, settings.label_stream)
+    assert sorted(r["key"] for r in got) == sorted(f"g/{s.name}" for s in samples[:3])
+    failures = [json.loads(v) for v in redis_client.hvals(f"{settings.key_prefix}:failures")]
+    assert [(f["key"], f["disposition"]) for f in failures] == [("g/deleted-before-fetch.jpg", "skipped")]
+    worker_log = next(path for _, path in processes.procs if path.name == "worker.log").read_text()
+    assert "media_ingest.label_objects[" in worker_log and "media_ingest.label_object[" not in worker_log
+    lines = [json.loads(line) for line in worker_log.splitlines() if line.startswith("{")]
+    processed = [line for line in lines if line.get("event") == "object.processed"]
+    assert {line["key"] for line in processed} == {f"g/{s.name}" for s in samples[:3]}
+    assert all(line["batch_id"].startswith("sqs-") and line["task_id"] for line in processed)

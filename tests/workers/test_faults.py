@@ -11,6 +11,7 @@ import uuid
 import pytest
 from celery.worker import state
 
+from tests.support.notifications import PATHS, batch_counts, put_in_front_of_workers
 from workers.lease import UNACKED_INDEX, LeaseKeeper
 
 pytestmark = pytest.mark.e2e
@@ -20,8 +21,9 @@ def records(client, stream):
     return [json.loads(f[b"record"]) for _, f in client.xrange(stream)]
 
 
+@pytest.mark.parametrize("path", PATHS)
 def test_a_worker_killed_mid_batch_loses_nothing_and_publishes_each_object_once(
-    s3, bucket, samples, settings, redis_client, processes
+    s3, sqs, bucket, samples, settings, redis_client, processes, path
 ):
     settings = settings.with_overrides(visibility_timeout=10)
     processes.settings = settings
@@ -29,10 +31,7 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_publishes_each_object_once(
     for i, key in enumerate(keys):
         s3.put_object(Bucket=bucket, Key=key, Body=samples[i % 4].data, ContentType=samples[i % 4].content_type)
     first = processes.worker(name="worker-1")
-    assert (
-        processes.start("submit", *[f"s3://{bucket}/{k}" for k in keys], "--batch", "b-kill", name="submit").wait(60)
-        == 0
-    )
+    put_in_front_of_workers(path, processes, s3, sqs, bucket, keys, "b-kill")
     deadline = time.monotonic() + 60
     while len(records(redis_client, settings.label_stream)) < 5:
         assert time.monotonic() < deadline, processes.logs()
@@ -54,9 +53,9 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_publishes_each_object_once(
     assert recovered_in < 60
 
 
-def finished(client, batch_key):
-    counters = client.hgetall(batch_key)
-    return sum(int(counters.get(k, 0)) for k in (b"labelled", b"duplicate", b"already_labelled"))
+def finished(client, prefix):
+    counters = batch_counts(client, prefix)
+    return sum(counters.get(k, 0) for k in ("labelled", "duplicate", "already_labelled"))
 
 
 class _Message:
@@ -86,8 +85,9 @@ def test_the_lease_keeper_renews_exactly_the_deliveries_this_worker_holds(redis_
         redis_client.zrem(UNACKED_INDEX, held, other)
 
 
+@pytest.mark.parametrize("path", PATHS)
 def test_s3_slowdown_and_internal_errors_are_retried_and_no_object_is_marked_failed(
-    s3, bucket, samples, settings, redis_client, processes, moto_endpoint
+    s3, sqs, bucket, samples, settings, redis_client, processes, moto_endpoint, path
 ):
     from tests.support.faulty_s3 import faulty_s3
 
@@ -97,14 +97,9 @@ def test_s3_slowdown_and_internal_errors_are_retried_and_no_object_is_marked_fai
     with faulty_s3(moto_endpoint, every=3) as stats:
         processes.settings = settings.with_overrides(s3_endpoint_url=f"http://127.0.0.1:{stats['port']}")
         processes.worker()
-        assert (
-            processes.start("submit", *[f"s3://{bucket}/{k}" for k in keys], "--batch", "b-faults", name="submit").wait(
-                60
-            )
-            == 0
-        )
+        put_in_front_of_workers(path, processes, s3, sqs, bucket, keys, "b-faults")
         deadline = time.monotonic() + 120
-        while finished(redis_client, f"{settings.key_prefix}:batch:b-faults") < len(keys):  # write-backs included
+        while finished(redis_client, settings.key_prefix) < len(keys):  # write-backs included
             assert time.monotonic() < deadline, processes.logs()
             time.sleep(0.2)
     got = records(redis_client, settings.label_stream)

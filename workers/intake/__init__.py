@@ -1,4 +1,5 @@
-"""Intake bridges: turn storage event notifications into one Celery task per object version.
+"""Intake bridges: turn storage event notifications into Celery tasks (one per object version, or one per group
+of small ones, :mod:`pipeline.grouping`).
 
 Each bridge acknowledges a notification at its source (SQS delete, Redis LREM) only after the broker has taken
 every task it names, so a bridge killed mid-way loses nothing: the notification is delivered again and duplicate
@@ -24,6 +25,8 @@ from workers.metrics import INTAKE_ECHOES
 log = structlog.get_logger("media_ingest.intake")
 
 Enqueue = Callable[[ObjectRef, str], None]
+Flush = Callable[[], None]
+"""Publishes what an :data:`Enqueue` buffered (grouped small objects); called before a round is acknowledged."""
 IsEcho = Callable[[ObjectRef], bool]
 """True for the copy event of this pipeline's own write-back (see :func:`pipeline.process.echo_key`)."""
 
@@ -33,6 +36,10 @@ class Dispatched(NamedTuple):
 
     enqueued: int = 0
     echoes: int = 0
+
+
+def no_flush() -> None:
+    """The :data:`Flush` of an enqueue that buffers nothing."""
 
 
 def new_batch_id(source: str) -> str:

@@ -16,7 +16,7 @@ import redis
 import structlog
 
 from pipeline.interfaces import FailureSink
-from workers.intake import Enqueue, IsEcho, dispatch, new_batch_id
+from workers.intake import Enqueue, Flush, IsEcho, dispatch, new_batch_id, no_flush
 
 log = structlog.get_logger("media_ingest.intake.redis")
 
@@ -33,8 +33,10 @@ class RedisListIntake:
         block_seconds: int = 5,
         batch_size: int = 100,
         is_echo: IsEcho | None = None,
+        flush: Flush = no_flush,
     ) -> None:
         self._redis = client
+        self._flush = flush
         self._key = key
         self._processing = f"{key}:processing"
         self._enqueue = enqueue
@@ -79,6 +81,8 @@ class RedisListIntake:
             )
             enqueued += result.enqueued
             echoes += result.echoes
+        self._flush()  # grouped tasks go out before the events leave the processing list
+        for item in items:
             self._redis.lrem(self._processing, 1, cast(str, item))
         if enqueued:
             self._count_queued(batch_id, enqueued)

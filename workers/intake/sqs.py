@@ -16,7 +16,7 @@ import structlog
 from botocore.config import Config
 
 from pipeline.interfaces import FailureSink
-from workers.intake import Enqueue, IsEcho, dispatch, new_batch_id
+from workers.intake import Enqueue, Flush, IsEcho, dispatch, new_batch_id, no_flush
 
 log = structlog.get_logger("media_ingest.intake.sqs")
 
@@ -38,8 +38,10 @@ class SqsIntake:
         wait_seconds: int = 20,
         visibility_timeout: int = 60,
         is_echo: IsEcho | None = None,
+        flush: Flush = no_flush,
     ) -> None:
         self._sqs = client
+        self._flush = flush
         self._queue_url = queue_url
         self._enqueue = enqueue
         self._failures = failures
@@ -81,6 +83,11 @@ class SqsIntake:
             enqueued += result.enqueued
             echoes += result.echoes
             done.append({"Id": str(len(done)), "ReceiptHandle": message["ReceiptHandle"]})
+        try:
+            self._flush()  # grouped tasks of this round go out before any message is deleted
+        except Exception:
+            log.exception("intake.enqueue_failed", messages=len(done))
+            return 0  # nothing deleted: SQS delivers the round again, the guards make the rerun harmless
         if enqueued:
             self._count_queued(batch_id, enqueued)
         if done:
