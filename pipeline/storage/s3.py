@@ -13,6 +13,7 @@ from typing import IO, Any
 
 import boto3
 import botocore.exceptions
+import botocore.session
 from botocore.config import Config
 
 from pipeline.errors import (
@@ -54,6 +55,8 @@ def make_s3_client(endpoint_url: str | None, max_pool_connections: int = 32) -> 
     here, so botocore's per-call validation is skipped; flexible checksums only where S3 requires them, so a GET
     is not CRC-checked in Python (the C2PA hard binding is the content check that matters, and the transport is
     TCP/TLS) and requests carry no checksum trailer. Together 11% fewer client instructions per GET + copy.
+    Timestamps in responses stay the strings S3 sent (as the AWS CLI keeps them): nothing here reads
+    ``LastModified``, and dateutil parsing it was a tenth of a GET's client CPU.
     """
     config = Config(
         retries={"mode": "standard", "max_attempts": 4},
@@ -66,7 +69,9 @@ def make_s3_client(endpoint_url: str | None, max_pool_connections: int = 32) -> 
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
     )
-    return boto3.session.Session().client("s3", endpoint_url=endpoint_url, config=config)
+    core = botocore.session.get_session()
+    core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=str)
+    return boto3.session.Session(botocore_session=core).client("s3", endpoint_url=endpoint_url, config=config)
 
 
 @contextmanager
