@@ -83,6 +83,13 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         help="bucket notifications: all = ObjectCreated:* as deployed (the worker also gets its own write-back's "
         "Copy event); put = ObjectCreated:Put only, to see what that echo costs",
     )
+    parser.add_argument(
+        "--s3-latency-ms",
+        type=float,
+        default=0.0,
+        help="model S3's network latency: the pipeline and the naive loop reach moto through a proxy that delays "
+        "every request this long (bench/latency.py; default 0, loopback)",
+    )
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--skip-naive", action="store_true", help="leave out the naive loop")
     parser.add_argument("--quick", action="store_true", help="small mix and short phases: a smoke run, < 1 minute")
@@ -135,6 +142,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "workers": args.workers,
             "events": cluster.EVENTS[args.events],
             "upload_threads": args.upload_threads,
+            "s3_latency_ms": args.s3_latency_ms,
             "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
             "mix_text": mix_text(counts, described),
             "sharing": (
@@ -149,7 +157,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
     with contextlib.ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="media-ingest-bench-")))
-        srv = stack.enter_context(cluster.servers(stack, workdir, pki))
+        srv = stack.enter_context(cluster.servers(stack, workdir, pki, latency_ms=args.s3_latency_ms))
         queue_url = cluster.wire_bucket(srv, events=args.events)
         step("pipeline", f"starting worker ({args.workers} processes) and intake")
         pipe = cluster.start_pipeline(stack, srv, queue_url, concurrency=args.workers, pool=args.pool)

@@ -26,7 +26,7 @@ from typing import Any
 import boto3
 from boto3.s3.transfer import TransferConfig
 
-from bench import procs
+from bench import latency, procs
 from pipeline.model import OUTCOMES
 from pipeline.samples import TestPKI
 from pipeline.settings import Settings
@@ -50,19 +50,31 @@ class Servers:
     workdir: Path
     moto_pid: int | None = None
     valkey_pid: int | None = None
+    latency_pid: int | None = None
+    """The latency proxy's process, when the run models S3's network latency."""
 
 
 @contextlib.contextmanager
-def servers(stack: contextlib.ExitStack, workdir: Path, pki: TestPKI) -> Iterator[Servers]:
-    """Start Valkey and moto, write the trust files, and yield clients; everything stops when ``stack`` closes."""
+def servers(stack: contextlib.ExitStack, workdir: Path, pki: TestPKI, *, latency_ms: float = 0) -> Iterator[Servers]:
+    """Start Valkey and moto, write the trust files, and yield clients; everything stops when ``stack`` closes.
+
+    With ``latency_ms`` the pipeline and the naive loop reach moto through :mod:`bench.latency` (each S3 and SQS
+    request that much later); the benchmark's own clients (uploads, checks) still talk to moto directly.
+    """
     import redis
 
     redis_url = stack.enter_context(embedded_redis())
     endpoint = stack.enter_context(moto_server(log=workdir / "moto.log"))
+    pipeline_endpoint = endpoint
+    latency_pid = None
+    if latency_ms > 0:
+        port = free_port()
+        latency_pid = stack.enter_context(latency.proxy(port, int(endpoint.rsplit(":", 1)[1]), latency_ms)).pid
+        pipeline_endpoint = f"http://127.0.0.1:{port}"
     trust = pki.write(workdir / "trust")
     settings = Settings(
         redis_url=redis_url,
-        s3_endpoint_url=endpoint,
+        s3_endpoint_url=pipeline_endpoint,
         trust_anchors=trust.anchors,
         trust_allowed=trust.allowed,
         trust_config=trust.config,
@@ -86,6 +98,7 @@ def servers(stack: contextlib.ExitStack, workdir: Path, pki: TestPKI) -> Iterato
         workdir=workdir,
         moto_pid=procs.find(table, os.getpid(), "moto.server"),
         valkey_pid=procs.find(table, os.getpid(), "valkey"),
+        latency_pid=latency_pid,
     )
 
 
@@ -298,6 +311,7 @@ class CpuSample:
     moto: float
     valkey: float
     bench: float
+    proxy: float
     machine_busy: float
     machine_total: float
 
@@ -311,6 +325,7 @@ class CpuSample:
             "moto": self.moto - earlier.moto,
             "valkey": self.valkey - earlier.valkey,
             "bench": self.bench - earlier.bench,
+            "proxy": self.proxy - earlier.proxy,
         }
         busy = self.machine_busy - earlier.machine_busy
         out: dict[str, Any] = {"wall_s": self.at - earlier.at, "worker": worker, **parties}
@@ -340,6 +355,7 @@ def cpu_sample(srv: Servers, pipe: Pipeline | None) -> CpuSample:
         moto=own(srv.moto_pid),
         valkey=own(srv.valkey_pid),
         bench=me.cpu_s if me else time.process_time(),
+        proxy=own(srv.latency_pid),
         machine_busy=busy,
         machine_total=total,
     )

@@ -220,14 +220,16 @@ def _cores(result: dict[str, Any]) -> list[str]:
             cpu["intake"],
             cpu["valkey"],
             cpu["bench"],
+            cpu.get("proxy", 0.0),
             cpu["other"],
             f"{100 * cpu['machine_busy'] / max(cpu['machine_total'], 1e-9):.0f}%",
         ]
         for title, cpu in named
     ]
-    header = ["phase", "wall", "worker", "moto", "intake", "valkey", "bench", "other", "busy"]
+    header = ["phase", "wall", "worker", "moto", "intake", "valkey", "bench", "proxy", "other", "busy"]
     return [
-        "WHO USED THE CORES  CPU s per phase; bench = upload threads (and the naive loop); other = rest of the machine",
+        "WHO USED THE CORES  CPU s per phase; bench = upload threads (and the naive loop); proxy = the S3 latency "
+        "proxy (--s3-latency-ms); other = rest of the machine",
         *_table(header, rows),
     ]
 

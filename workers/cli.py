@@ -349,11 +349,9 @@ def _operations(settings: Settings, *, with_store: bool = False) -> Any:
 
         store = S3ObjectStore(make_s3_client(settings.s3_endpoint_url))
 
-    def enqueue(ref: Any, batch_id: str) -> None:
-        from workers.tasks import enqueue as publish
+    from workers.tasks import GroupingEnqueue, grouping_rule
 
-        publish(ref, batch_id)
-
+    enqueue = GroupingEnqueue(grouping_rule())  # backfill's small objects share tasks, as the intake's do
     return Operations(
         redis=client,
         prefix=settings.key_prefix,
@@ -365,6 +363,7 @@ def _operations(settings: Settings, *, with_store: bool = False) -> Any:
         ),
         batches=RedisBatchCounters(client, prefix=settings.key_prefix),
         enqueue=enqueue,
+        flush=enqueue.flush,
         store=store,
     )
 

@@ -25,7 +25,7 @@ from pipeline.interfaces import FailureSink, ObjectStore
 from pipeline.model import ObjectRef, StoredObject
 from pipeline.policy import version_key
 from pipeline.redis_backends import RedisBatchCounters
-from workers.intake import new_batch_id
+from workers.intake import Flush, new_batch_id, no_flush
 
 Enqueue = Callable[[ObjectRef, str], None]
 
@@ -80,6 +80,7 @@ class Operations:
         failures: FailureSink,
         batches: RedisBatchCounters,
         enqueue: Enqueue,
+        flush: Flush = no_flush,
         store: ObjectStore | None = None,
         who: str | None = None,
     ) -> None:
@@ -88,6 +89,9 @@ class Operations:
         self._failures = failures
         self._batches = batches
         self._enqueue = enqueue
+        self._flush = flush
+        """Publishes what ``enqueue`` grouped (backfill's small objects; a replay's refs carry no size and go out
+        one by one at once, so no failure entry is removed before its task is on the broker)."""
         self._store = store
         self._who = who or _user()
 
@@ -196,6 +200,32 @@ class Operations:
             )
         throttle = Throttle(rate)
         plan = Plan("backfill", 0, batch_id=batch_id, dry_run=dry_run)
+        try:
+            self._sweep(store, bucket, prefix, plan, throttle, only_unlabelled, policy_older_than)
+        finally:
+            self._flush()
+        if batch_id:
+            self.audit(
+                "backfill",
+                reason=reason,
+                count=plan.count,
+                batch_id=batch_id,
+                prefix=f"s3://{bucket}/{prefix}",
+                policy=policy_version,
+            )
+        return plan
+
+    def _sweep(
+        self,
+        store: ObjectStore,
+        bucket: str,
+        prefix: str,
+        plan: Plan,
+        throttle: Throttle,
+        only_unlabelled: bool,
+        policy_older_than: str | None,
+    ) -> None:
+        batch_id = plan.batch_id
         for ref in _progress(store.list_objects(bucket, prefix), None, "backfill"):
             if only_unlabelled or policy_older_than:
                 headers = _headers(store, ref)
@@ -213,16 +243,6 @@ class Operations:
                 throttle.wait()
                 self._enqueue(ObjectRef(bucket, ref.key, etag=ref.etag, size=ref.size), batch_id)
                 self._batches.count(batch_id, "queued")
-        if batch_id:
-            self.audit(
-                "backfill",
-                reason=reason,
-                count=plan.count,
-                batch_id=batch_id,
-                prefix=f"s3://{bucket}/{prefix}",
-                policy=policy_version,
-            )
-        return plan
 
 
 def _headers(store: ObjectStore, ref: ObjectRef) -> StoredObject:

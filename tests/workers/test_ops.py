@@ -106,3 +106,34 @@ def test_backfill_enqueues_what_needs_labelling(ops, enqueued, store):
     enqueued.clear()
     ops.backfill("bk", "p/", policy_version="2026.11-1", only_unlabelled=True)
     assert [r.key for r, _ in enqueued] == ["p/new.jpg"]
+
+
+def test_backfill_publishes_what_its_enqueue_grouped_even_when_the_listing_fails(redis_client, key_prefix, store):
+    buffered: list[str] = []
+    published: list[str] = []
+
+    def flush() -> None:
+        published.extend(buffered)
+        buffered.clear()
+
+    class BrokenListing(InMemoryObjectStore):
+        def list_objects(self, bucket, prefix):
+            yield from super().list_objects(bucket, prefix)
+            raise RuntimeError("listing failed half-way")
+
+    broken = BrokenListing()
+    broken.put("bk", "p/a.jpg", b"1")
+    broken.put("bk", "p/b.jpg", b"2")
+    ops = Operations(
+        redis=redis_client,
+        prefix=key_prefix,
+        failures=RedisFailureSink(redis_client, prefix=key_prefix, max_entries=100, max_age=3600),
+        batches=RedisBatchCounters(redis_client, prefix=key_prefix),
+        enqueue=lambda ref, batch: buffered.append(ref.key),
+        flush=flush,
+        store=broken,
+        who="tester",
+    )
+    with pytest.raises(RuntimeError, match="half-way"):
+        ops.backfill("bk", "p/", policy_version="2026.11-1")
+    assert (sorted(published), buffered) == (["p/a.jpg", "p/b.jpg"], [])
