@@ -11,7 +11,7 @@ still sends every object off at once.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from pipeline.model import ObjectRef
@@ -28,19 +28,42 @@ class GroupingRule:
         return self.max_objects > 1 and ref.size is not None and ref.size <= self.max_object_bytes
 
 
-def group_refs(refs: Iterable[ObjectRef], rule: GroupingRule) -> list[tuple[ObjectRef, ...]]:
-    """Split ``refs`` into task payloads, in arrival order: singletons for large or unsized objects, and runs of
-    up to ``rule.max_objects`` small ones. Every ref lands in exactly one payload."""
-    payloads: list[tuple[ObjectRef, ...]] = []
-    pending: list[ObjectRef] = []
-    for ref in refs:
-        if not rule.groupable(ref):
-            payloads.append((ref,))
-            continue
+PublishOne = Callable[[ObjectRef, str | None], None]
+PublishGroup = Callable[[Sequence[ObjectRef], str | None], None]
+
+
+class Grouper:
+    """An enqueue that groups: small objects wait in a buffer per batch until a group is full or :meth:`flush`;
+    the rest are handed to ``publish_one`` at once. Arrival order is kept within each group.
+
+    The caller acknowledges its source (an SQS delete, a Redis LREM, a failure entry's removal) only after
+    :meth:`flush` returned, so nothing buffered here can be lost.
+    """
+
+    def __init__(self, rule: GroupingRule, *, publish_one: PublishOne, publish_group: PublishGroup) -> None:
+        self._rule = rule
+        self._publish_one = publish_one
+        self._publish_group = publish_group
+        self._pending: dict[str | None, list[ObjectRef]] = {}
+
+    def __call__(self, ref: ObjectRef, batch_id: str | None) -> None:
+        if not self._rule.groupable(ref):
+            self._publish_one(ref, batch_id)
+            return
+        pending = self._pending.setdefault(batch_id, [])
         pending.append(ref)
-        if len(pending) == rule.max_objects:
-            payloads.append(tuple(pending))
-            pending = []
-    if pending:
-        payloads.append(tuple(pending))
-    return payloads
+        if len(pending) >= self._rule.max_objects:
+            self._send(batch_id)
+
+    def flush(self) -> None:
+        """Publish every group still buffered (a group of one as a single object)."""
+        for batch_id in list(self._pending):
+            self._send(batch_id)
+
+    def _send(self, batch_id: str | None) -> None:
+        pending = self._pending[batch_id]
+        if len(pending) == 1:
+            self._publish_one(pending[0], batch_id)
+        else:
+            self._publish_group(pending, batch_id)
+        del self._pending[batch_id]  # only once published: a failed publish keeps the group for the next flush

@@ -157,7 +157,7 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 def _enqueue_and_count(settings: Settings, source: str) -> tuple[Any, Any, Any]:
     """An intake's grouping enqueue, failure store and batch counter."""
     from pipeline.redis_backends import RedisBatchCounters, RedisFailureSink, connect
-    from workers.tasks import GroupingEnqueue, grouping_rule
+    from workers.tasks import grouping_enqueue
 
     client = connect(settings.redis_url)
     batches = RedisBatchCounters(client, prefix=settings.key_prefix)
@@ -173,7 +173,7 @@ def _enqueue_and_count(settings: Settings, source: str) -> tuple[Any, Any, Any]:
         batches.count(batch_id, "queued", n)
         INTAKE_TASKS.labels(source).inc(n)
 
-    return GroupingEnqueue(grouping_rule()), failures, count
+    return grouping_enqueue(), failures, count
 
 
 def _echo_filter(settings: Settings) -> Any:
@@ -349,9 +349,9 @@ def _operations(settings: Settings, *, with_store: bool = False) -> Any:
 
         store = S3ObjectStore(make_s3_client(settings.s3_endpoint_url))
 
-    from workers.tasks import GroupingEnqueue, grouping_rule
+    from workers.tasks import grouping_enqueue
 
-    enqueue = GroupingEnqueue(grouping_rule())  # backfill's small objects share tasks, as the intake's do
+    enqueue = grouping_enqueue()  # backfill's small objects share tasks, as the intake's do
     return Operations(
         redis=client,
         prefix=settings.key_prefix,

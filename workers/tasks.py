@@ -19,7 +19,7 @@ from celery import Task, signals
 from celery.exceptions import SoftTimeLimitExceeded
 
 from pipeline.errors import ObjectChanged, ObjectNotFound, PermanentError, RetryableError
-from pipeline.grouping import GroupingRule
+from pipeline.grouping import Grouper, GroupingRule
 from pipeline.interfaces import FailureEntry
 from pipeline.model import ObjectRef
 from pipeline.process import label_object
@@ -243,39 +243,15 @@ def enqueue(ref: ObjectRef, batch_id: str | None, *, countdown: float | None = N
 
 
 def enqueue_group(refs: Sequence[ObjectRef], batch_id: str | None) -> None:
-    """Publish several objects as one group task; a group of one is published as the single task."""
-    if len(refs) == 1:
-        enqueue(refs[0], batch_id)
-        return
+    """Publish several objects as one group task (:func:`label_objects_task`)."""
     label_objects_task.apply_async(
         kwargs={"refs": [r.to_message() for r in refs], "batch_id": batch_id}, queue=settings.queue
     )
 
 
-class GroupingEnqueue:
-    """The enqueue of one intake: small objects (:mod:`pipeline.grouping`) wait in a buffer per batch until a
-    group is full or the round ends (:meth:`flush`); the rest are published at once. The intake acknowledges its
-    notifications only after :meth:`flush` returned, so a crash loses nothing."""
-
-    def __init__(self, rule: GroupingRule) -> None:
-        self._rule = rule
-        self._pending: dict[str | None, list[ObjectRef]] = {}
-
-    def __call__(self, ref: ObjectRef, batch_id: str | None) -> None:
-        if not self._rule.groupable(ref):
-            enqueue(ref, batch_id)
-            return
-        pending = self._pending.setdefault(batch_id, [])
-        pending.append(ref)
-        if len(pending) >= self._rule.max_objects:
-            enqueue_group(pending, batch_id)
-            del self._pending[batch_id]
-
-    def flush(self) -> None:
-        while self._pending:
-            batch_id, pending = next(iter(self._pending.items()))
-            enqueue_group(pending, batch_id)
-            del self._pending[batch_id]
+def grouping_enqueue() -> Grouper:
+    """The enqueue of an intake or a backfill: small objects share tasks (:mod:`pipeline.grouping`)."""
+    return Grouper(grouping_rule(), publish_one=enqueue, publish_group=enqueue_group)
 
 
 def grouping_rule() -> GroupingRule:

@@ -1,10 +1,9 @@
-"""The intake's grouping enqueue: what it publishes, and that nothing stays buffered after a flush."""
+"""The group task (media_ingest.label_objects): each object ends on its own; and the intake's enqueue feeds it."""
 
 from __future__ import annotations
 
 import pytest
 
-from pipeline.grouping import GroupingRule
 from pipeline.model import ObjectRef
 from workers import tasks
 
@@ -23,24 +22,13 @@ def ref(key: str, size: int | None = 10) -> ObjectRef:
     return ObjectRef("b", key, etag="e", size=size)
 
 
-def test_full_groups_go_at_once_the_rest_on_flush_per_batch(published):
-    enqueue = tasks.GroupingEnqueue(GroupingRule(max_objects=2, max_object_bytes=100))
-    enqueue(ref("a"), "b1")
-    enqueue(ref("big", 1000), "b1")
-    enqueue(ref("b"), "b1")
-    enqueue(ref("c"), "b2")
-    assert published == [("one", ["big"], "b1"), ("group", ["a", "b"], "b1")]
-    enqueue.flush()
-    assert published[2:] == [("group", ["c"], "b2")]
-    enqueue.flush()
-    assert len(published) == 3, "a second flush publishes nothing again"
-
-
-def test_a_group_size_of_one_publishes_every_object_alone_immediately(published):
-    enqueue = tasks.GroupingEnqueue(GroupingRule(max_objects=1))
+def test_the_intake_enqueue_groups_into_label_objects_and_sends_the_rest_alone(published):
+    enqueue = tasks.grouping_enqueue()
+    enqueue(ref("big", tasks.settings.task_group_max_bytes + 1), "b")
     enqueue(ref("a"), "b")
-    enqueue(ref("b"), "b")
-    assert published == [("one", ["a"], "b"), ("one", ["b"], "b")]
+    enqueue(ref("c"), "b")
+    enqueue.flush()
+    assert published == [("one", ["big"], "b"), ("group", ["a", "c"], "b")]
 
 
 @pytest.fixture
