@@ -21,6 +21,7 @@ PURE = [
     "pipeline/memory.py",
     "pipeline/signals.py",
     "pipeline/failures.py",
+    "pipeline/grouping.py",
     "pipeline/credentials/xmp.py",
     "pipeline/credentials/raw.py",
     "pipeline/credentials/trust.py",
