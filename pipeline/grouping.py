@@ -60,10 +60,14 @@ class Grouper:
         for batch_id in list(self._pending):
             self._send(batch_id)
 
+    def discard(self) -> None:
+        """Forget what is buffered: the caller did not acknowledge its source, which will deliver it again."""
+        self._pending.clear()
+
     def _send(self, batch_id: str | None) -> None:
         pending = self._pending[batch_id]
         if len(pending) == 1:
             self._publish_one(pending[0], batch_id)
         else:
             self._publish_group(pending, batch_id)
-        del self._pending[batch_id]  # only once published: a failed publish keeps the group for the next flush
+        del self._pending[batch_id]  # only once published; after a failure the caller flushes again or discards

@@ -117,3 +117,17 @@ class DeliveryCounter(Protocol):
         ...
 
     def finished(self, dedupe_key: str) -> None: ...
+
+
+class GroupProgress(Protocol):
+    """How many objects of a group task have ended, by the task's id (stable across redeliveries).
+
+    A group that is redelivered (its worker was killed) or handed on (it hit the hard time limit) resumes after the
+    objects that already ended, so they are neither run nor counted in their batch twice.
+    """
+
+    def done(self, group_id: str) -> int: ...
+
+    def advance(self, group_id: str, done: int) -> None: ...
+
+    def clear(self, group_id: str) -> None: ...

@@ -148,4 +148,24 @@ class InMemoryDeliveryCounter:
         self.counts.pop(dedupe_key, None)
 
 
-__all__ = ["InMemoryDeliveryCounter", "InMemoryFailureSink", "InMemoryLabelSink", "InMemoryObjectStore"]
+@dataclass
+class InMemoryGroupProgress:
+    marks: dict[str, int] = field(default_factory=dict)
+
+    def done(self, group_id: str) -> int:
+        return self.marks.get(group_id, 0)
+
+    def advance(self, group_id: str, done: int) -> None:
+        self.marks[group_id] = done
+
+    def clear(self, group_id: str) -> None:
+        self.marks.pop(group_id, None)
+
+
+__all__ = [
+    "InMemoryDeliveryCounter",
+    "InMemoryFailureSink",
+    "InMemoryGroupProgress",
+    "InMemoryLabelSink",
+    "InMemoryObjectStore",
+]

@@ -6,6 +6,7 @@ Key layout (all under ``Settings.key_prefix``, default ``media-ingest``; the lab
 * ``{p}:done:{sha}`` — string, exactly-once guard for one object version under one policy version (and, for
   versioned buckets, the ``written`` guard of a completed write-back), TTL ``done_ttl_seconds``.
 * ``{p}:attempts:{sha}`` — integer, deliveries of one object version that have not finished, TTL 1 day.
+* ``{p}:group:{task id}`` — integer, objects of a group task that have ended (its resume point), TTL 1 day.
 * ``{p}:failures`` — hash identity -> JSON entry; ``{p}:failures:index`` — sorted set identity -> last time.
 * ``{p}:batch:{id}`` — hash of counters (queued, labelled, already_labelled, duplicate, replaced, skipped, failed)
   and descriptive fields (kind, parents, reason, who).
@@ -181,6 +182,30 @@ class RedisDeliveryCounter:
     def finished(self, dedupe_key: str) -> None:
         with translated("clear delivery count"):
             self._redis.delete(self._key(dedupe_key))
+
+
+class RedisGroupProgress:
+    """:class:`pipeline.interfaces.GroupProgress`: one short-lived integer per group task id."""
+
+    def __init__(self, client: redis.Redis, *, prefix: str, ttl: int = 86_400) -> None:
+        self._redis = client
+        self._prefix = prefix
+        self._ttl = ttl
+
+    def _key(self, group_id: str) -> str:
+        return f"{self._prefix}:group:{group_id}"
+
+    def done(self, group_id: str) -> int:
+        with translated("read group progress"):
+            return int(self._redis.get(self._key(group_id)) or 0)
+
+    def advance(self, group_id: str, done: int) -> None:
+        with translated("record group progress"):
+            self._redis.set(self._key(group_id), done, ex=self._ttl)
+
+    def clear(self, group_id: str) -> None:
+        with translated("clear group progress"):
+            self._redis.delete(self._key(group_id))
 
 
 # Increment, keep the timestamps, and set finished_at once every queued object has an outcome: one round trip.

@@ -7,13 +7,14 @@ from typing import Any
 
 from pipeline.credentials.isolated import IsolatedCredentialReader
 from pipeline.credentials.trust import TrustFiles
-from pipeline.interfaces import DeliveryCounter, FailureSink
+from pipeline.interfaces import DeliveryCounter, FailureSink, GroupProgress
 from pipeline.policy import load_policy
 from pipeline.process import Services
 from pipeline.redis_backends import (
     RedisBatchCounters,
     RedisDeliveryCounter,
     RedisFailureSink,
+    RedisGroupProgress,
     RedisLabelSink,
     connect,
 )
@@ -29,6 +30,7 @@ class Runtime:
     failures: FailureSink
     deliveries: DeliveryCounter
     batches: RedisBatchCounters
+    groups: GroupProgress
     redis: Any
 
 
@@ -63,5 +65,6 @@ def build_runtime(settings: Settings) -> Runtime:
         ),
         deliveries=RedisDeliveryCounter(client, prefix=prefix),
         batches=RedisBatchCounters(client, prefix=prefix),
+        groups=RedisGroupProgress(client, prefix=prefix),
         redis=client,
     )

@@ -225,6 +225,7 @@ def _intake_sqs(args: argparse.Namespace, settings: Settings) -> int:
         visibility_timeout=settings.sqs_visibility_timeout,
         is_echo=_echo_filter(settings),
         flush=enqueue.flush,
+        discard=enqueue.discard,
     )
     _serve_intake_metrics(args, settings, intake, max_quiet=3 * settings.sqs_wait_seconds + 30)
     intake.run()
@@ -244,6 +245,7 @@ def _intake_redis(args: argparse.Namespace, settings: Settings) -> int:
         count_queued=count,
         is_echo=_echo_filter(settings),
         flush=enqueue.flush,
+        discard=enqueue.discard,
     )
     _serve_intake_metrics(args, settings, intake, max_quiet=60)
     intake.run()

@@ -8,6 +8,7 @@ hard time limit, or an object that killed its worker process ``MAX_DELIVERIES`` 
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 import time
@@ -16,9 +17,9 @@ from typing import Any
 
 import structlog
 from celery import Task, signals
-from celery.exceptions import SoftTimeLimitExceeded
+from celery.exceptions import Reject, SoftTimeLimitExceeded
 
-from pipeline.errors import ObjectChanged, ObjectNotFound, PermanentError, RetryableError
+from pipeline.errors import ObjectChanged, ObjectNotFound, PermanentError, RetryableError, StateUnavailable
 from pipeline.grouping import Grouper, GroupingRule
 from pipeline.interfaces import FailureEntry
 from pipeline.model import ObjectRef
@@ -168,53 +169,107 @@ def label_object_task(self: Task, ref: dict[str, Any], batch_id: str | None = No
     return _label_one(self.request, ObjectRef.from_message(ref), batch_id)
 
 
+def _soft_limit(exc: BaseException) -> bool:
+    """The soft time limit struck: raised as such, or translated into a PermanentError by :func:`_label_one`."""
+    return isinstance(exc, SoftTimeLimitExceeded) or isinstance(exc.__cause__, SoftTimeLimitExceeded)
+
+
 class LabelGroupTask(Task):  # type: ignore[misc]
-    """A group that dies as a whole (hard time limit, a crash outside any one object) hands every object on as a
-    task of its own: finished ones are cheap no-ops there, the rest get the single task's full retry policy."""
+    """A group that dies as a whole (the hard time limit) hands the objects it had not finished on, each as a task
+    of its own with the single task's full retry policy; the ones that ended are not run or counted again."""
 
     def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
         refs = kwargs.get("refs") or (args[0] if args else [])
         batch_id = kwargs.get("batch_id") or (args[1] if len(args) > 1 else None)
-        log.warning("group.failed", error_class=type(exc).__name__, reason=str(exc)[:500], objects=len(refs))
-        for ref in refs:
-            enqueue(ObjectRef.from_message(ref), batch_id)
+        groups = runtime().groups
+        try:
+            done = groups.done(task_id)
+        except RetryableError:
+            done = 0  # the state store is down: hand everything on, the guards keep reruns harmless
+        rest = [ObjectRef.from_message(r) for r in refs[done:]]
+        log.warning("group.failed", error_class=type(exc).__name__, reason=str(exc)[:500], handed_on=len(rest))
+        for position, ref in enumerate(rest):
+            try:
+                enqueue(ref, batch_id)
+            except Exception:
+                # Nowhere left to put them: say exactly which objects need a `media-ingest submit` by hand.
+                log.critical("group.hand_on_failed", objects=[r.uri for r in rest[position:]], batch_id=batch_id)
+                raise
+        with contextlib.suppress(RetryableError):
+            groups.clear(task_id)
 
 
 @app.task(bind=True, base=LabelGroupTask, name="media_ingest.label_objects")
 def label_objects_task(self: Task, refs: list[dict[str, Any]], batch_id: str | None = None) -> dict[str, int]:
     """Label several small object versions in one task (see :mod:`pipeline.grouping`), one after another.
 
-    Each object is on its own: a transient fault hands that object to :func:`label_object_task` (with the first
-    backoff as countdown, then that task's retry policy); a permanent one records it; the others go on. When the
-    soft time limit strikes, the object at hand is recorded as the single task would record it and the objects
-    not started yet go on in a new group.
+    Each object is on its own: a transient fault hands that object to :func:`label_object_task` (after the first
+    backoff, counted as its first retry); a permanent one records it; the others go on. The group remembers how
+    many objects have ended (:class:`pipeline.interfaces.GroupProgress`), so a redelivery after a killed worker
+    resumes after them. When the soft time limit strikes, the object at hand is recorded as the single task would
+    record it and the objects not started go on in a new group. When the broker or the state store cannot take a
+    hand-on or the progress mark, the group goes back to the queue (``Reject(requeue=True)``) and resumes there.
     """
+    groups = runtime().groups
+    group_id = self.request.id
     statuses: dict[str, int] = {}
-    for position, message in enumerate(refs):
-        obj = ObjectRef.from_message(message)
+    try:
+        start = groups.done(group_id)
+    except RetryableError as exc:
+        raise Reject(exc, requeue=True) from exc
+    for position in range(start, len(refs)):
+        obj = ObjectRef.from_message(refs[position])
         with structlog.contextvars.bound_contextvars(bucket=obj.bucket, key=obj.key):
             try:
-                status = _label_one(self.request, obj, batch_id)
-            except RetryableError as exc:
-                log.info("object.retry_alone", error_class=type(exc).__name__, reason=str(exc)[:500])
-                enqueue(obj, batch_id, countdown=random.uniform(0, 1))
-                status = "retrying"
-            except PermanentError as exc:
-                _record_failure(obj, batch_id, self.request.id, exc, 1)
-                status = "failed"
-                if isinstance(exc.__cause__, SoftTimeLimitExceeded):
-                    rest = [ObjectRef.from_message(r) for r in refs[position + 1 :]]
-                    if rest:
-                        enqueue_group(rest, batch_id)
-                    statuses[status] = statuses.get(status, 0) + 1
-                    statuses["handed_on"] = len(rest)
-                    return statuses
-            except Exception as exc:  # one object's bug must not cost the group's other objects
-                log.exception("object.error")
-                _record_failure(obj, batch_id, self.request.id, exc, 1)
-                status = "failed"
+                status = _one_of_group(self.request, obj, batch_id, refs[position + 1 :])
+                groups.advance(group_id, position + 1)
+            except _HandedOn:
+                statuses["failed"] = statuses.get("failed", 0) + 1
+                statuses["handed_on"] = len(refs) - position - 1
+                break
+            except RetryableError as exc:  # the broker or the state store is down: keep the group, retry later
+                raise Reject(exc, requeue=True) from exc
         statuses[status] = statuses.get(status, 0) + 1
+    with contextlib.suppress(RetryableError):
+        groups.clear(group_id)
     return statuses
+
+
+class _HandedOn(Exception):
+    """The soft time limit ended this group: its object at hand was recorded and the rest went to a new group."""
+
+
+def _one_of_group(request: Any, obj: ObjectRef, batch_id: str | None, rest: list[dict[str, Any]]) -> str:
+    """One object of a group, ended as a single task would end it. Raises :class:`_HandedOn` after the soft time
+    limit, and a :class:`RetryableError` when a hand-on could not be published."""
+    try:
+        return _label_one(request, obj, batch_id)
+    except RetryableError as exc:
+        log.info("object.retry_alone", error_class=type(exc).__name__, reason=str(exc)[:500])
+        _publish(lambda: enqueue(obj, batch_id, countdown=random.uniform(0, 1), retries=1))
+        return "retrying"
+    except Exception as exc:  # one object's fault or bug must not cost the group's other objects
+        if not isinstance(exc, PermanentError):
+            log.exception("object.error")
+        soft = _soft_limit(exc)
+        if soft and not isinstance(exc, PermanentError):
+            exc = PermanentError(f"took longer than the {settings.task_time_limit - 30}s soft limit")
+        _record_failure(obj, batch_id, request.id, exc, 1)
+        if soft:
+            if rest:
+                _publish(lambda: enqueue_group([ObjectRef.from_message(r) for r in rest], batch_id))
+            raise _HandedOn() from exc
+        return "failed"
+
+
+def _publish(send: Any) -> None:
+    """Publish a hand-on; a broker that cannot take it is a transient fault of the whole group."""
+    try:
+        send()
+    except (RetryableError, Reject):
+        raise
+    except Exception as exc:
+        raise StateUnavailable(f"could not hand an object on to a new task: {exc}") from exc
 
 
 @signals.task_prerun.connect
@@ -235,10 +290,14 @@ def _unbind_ids(**_: Any) -> None:
     structlog.contextvars.clear_contextvars()
 
 
-def enqueue(ref: ObjectRef, batch_id: str | None, *, countdown: float | None = None) -> None:
-    """Publish one single-object task durably (the broker confirms the write before this returns)."""
+def enqueue(ref: ObjectRef, batch_id: str | None, *, countdown: float | None = None, retries: int = 0) -> None:
+    """Publish one single-object task durably (the broker confirms the write before this returns). ``retries``
+    says how many attempts it already had (a group's), so its retry budget and attempt count stay right."""
     label_object_task.apply_async(
-        kwargs={"ref": ref.to_message(), "batch_id": batch_id}, queue=settings.queue, countdown=countdown
+        kwargs={"ref": ref.to_message(), "batch_id": batch_id},
+        queue=settings.queue,
+        countdown=countdown,
+        retries=retries,
     )
 
 

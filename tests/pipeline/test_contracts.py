@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from pipeline.errors import ObjectChanged, ObjectNotFound, PermanentError
-from pipeline.memory import InMemoryLabelSink, InMemoryObjectStore
+from pipeline.memory import InMemoryGroupProgress, InMemoryLabelSink, InMemoryObjectStore
 from pipeline.model import ObjectRef
-from pipeline.redis_backends import RedisLabelSink
+from pipeline.redis_backends import RedisGroupProgress, RedisLabelSink
 from pipeline.storage.s3 import S3ObjectStore, make_s3_client
 
 
@@ -164,6 +164,22 @@ def test_publish_is_exactly_once_per_object_version(sink, already_processed):
     assert sink.publish({"key": "k", "n": 3}, "b\0k\0null\0e2") is True
     assert sink.is_published("b\0k\0null\0e1") and sink.is_published("b\0k\0null\0e2")
     assert not sink.is_published("b\0k\0null\0e3")
+
+
+@pytest.fixture(params=["memory", "redis"])
+def progress(request: pytest.FixtureRequest) -> Any:
+    if request.param == "memory":
+        return InMemoryGroupProgress()
+    return RedisGroupProgress(request.getfixturevalue("redis_client"), prefix=request.getfixturevalue("key_prefix"))
+
+
+def test_group_progress_is_kept_per_group_until_cleared(progress):
+    assert progress.done("g1") == 0
+    progress.advance("g1", 3)
+    progress.advance("g2", 1)
+    assert (progress.done("g1"), progress.done("g2")) == (3, 1)
+    progress.clear("g1")
+    assert (progress.done("g1"), progress.done("g2")) == (0, 1)
 
 
 def test_redis_stream_holds_the_json_record(redis_client, key_prefix):

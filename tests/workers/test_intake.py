@@ -87,3 +87,104 @@ def test_a_bad_notification_is_recorded_not_raised(sink):
 
 def _never(ref: Any, batch_id: str) -> None:
     raise AssertionError("nothing should be enqueued")
+
+
+class FakeSqs:
+    """receive_message / delete_message_batch of one queue, in memory."""
+
+    def __init__(self, bodies: list[str]) -> None:
+        self.messages = [{"MessageId": f"m{i}", "ReceiptHandle": f"r{i}", "Body": b} for i, b in enumerate(bodies)]
+        self.deleted: list[str] = []
+
+    def receive_message(self, **_: Any) -> dict[str, Any]:
+        return {"Messages": list(self.messages[:10])}
+
+    def delete_message_batch(self, *, Entries: list[dict[str, str]], **_: Any) -> dict[str, Any]:
+        self.deleted += [e["ReceiptHandle"] for e in Entries]
+        return {}
+
+
+class Broker:
+    """A grouping enqueue whose publishes can fail, recording what reached the 'broker'."""
+
+    def __init__(self, *, fail_groups: bool = False) -> None:
+        from pipeline.grouping import Grouper, GroupingRule
+
+        self.tasks: list[list[str]] = []
+        self.fail_groups = fail_groups
+        self.grouper = Grouper(
+            GroupingRule(max_objects=10),
+            publish_one=lambda r, b: self.tasks.append([r.key]),
+            publish_group=self._group,
+        )
+
+    def _group(self, refs: Any, batch_id: Any) -> None:
+        if self.fail_groups:
+            raise ConnectionError("broker down")
+        self.tasks.append([r.key for r in refs])
+
+
+def sized(key: str) -> str:
+    return json.dumps(
+        {
+            "Records": [
+                {"eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": "u"}, "object": {"key": key, "size": 5}}}
+            ]
+        }
+    )
+
+
+def sqs_intake(sqs: FakeSqs, broker: Broker, counted: list[int]) -> Any:
+    from workers.intake.sqs import SqsIntake
+
+    return SqsIntake(
+        sqs,
+        "q",
+        enqueue=broker.grouper,
+        flush=broker.grouper.flush,
+        discard=broker.grouper.discard,
+        failures=InMemoryFailureSink(),
+        count_queued=lambda batch, n: counted.append(n),
+    )
+
+
+def test_a_round_of_small_objects_goes_out_as_one_task_before_its_messages_are_deleted():
+    sqs, broker, counted = FakeSqs([sized("a"), sized("b"), sized("c")]), Broker(), []
+    assert sqs_intake(sqs, broker, counted).poll_once() == 3
+    assert (broker.tasks, sqs.deleted, counted) == ([["a", "b", "c"]], ["r0", "r1", "r2"], [3])
+
+
+def test_a_round_the_broker_refuses_deletes_nothing_and_leaves_nothing_buffered():
+    sqs, broker, counted = FakeSqs([sized("a"), sized("b")]), Broker(fail_groups=True), []
+    intake = sqs_intake(sqs, broker, counted)
+    assert intake.poll_once() == 0
+    assert (broker.tasks, sqs.deleted, counted) == ([], [], [])
+    broker.fail_groups = False
+    assert intake.poll_once() == 2  # SQS delivers the same round again
+    assert broker.tasks == [["a", "b"]], "the failed round's buffer was discarded, not published twice"
+    assert sqs.deleted == ["r0", "r1"]
+
+
+def test_a_redis_list_round_the_broker_refuses_goes_back_to_the_queue(redis_client, key_prefix):
+    from workers.intake.redis_list import RedisListIntake
+
+    key = f"{key_prefix}:events"
+    redis_client.rpush(key, sized("a"), sized("b"))
+    broker, counted = Broker(fail_groups=True), []
+    intake = RedisListIntake(
+        redis_client,
+        key,
+        enqueue=broker.grouper,
+        flush=broker.grouper.flush,
+        discard=broker.grouper.discard,
+        failures=InMemoryFailureSink(),
+        count_queued=lambda batch, n: counted.append(n),
+        block_seconds=1,
+    )
+    with pytest.raises(ConnectionError):
+        intake.poll_once()
+    assert redis_client.llen(f"{key}:processing") == 2, "the events wait in the processing list"
+    broker.fail_groups = False
+    assert intake.poll_once() == 2
+    assert broker.tasks == [["a", "b"]]
+    assert (redis_client.llen(key), redis_client.llen(f"{key}:processing"), counted) == (0, 0, [2])

@@ -27,6 +27,8 @@ log = structlog.get_logger("media_ingest.intake")
 Enqueue = Callable[[ObjectRef, str], None]
 Flush = Callable[[], None]
 """Publishes what an :data:`Enqueue` buffered (grouped small objects); called before a round is acknowledged."""
+Discard = Callable[[], None]
+"""Forgets what an :data:`Enqueue` buffered, when a round failed and its source will deliver it again."""
 IsEcho = Callable[[ObjectRef], bool]
 """True for the copy event of this pipeline's own write-back (see :func:`pipeline.process.echo_key`)."""
 
@@ -39,7 +41,7 @@ class Dispatched(NamedTuple):
 
 
 def no_flush() -> None:
-    """The :data:`Flush` of an enqueue that buffers nothing."""
+    """The :data:`Flush` (and :data:`Discard`) of an enqueue that buffers nothing."""
 
 
 def new_batch_id(source: str) -> str:

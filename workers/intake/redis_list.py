@@ -16,7 +16,7 @@ import redis
 import structlog
 
 from pipeline.interfaces import FailureSink
-from workers.intake import Enqueue, Flush, IsEcho, dispatch, new_batch_id, no_flush
+from workers.intake import Discard, Enqueue, Flush, IsEcho, dispatch, new_batch_id, no_flush
 
 log = structlog.get_logger("media_ingest.intake.redis")
 
@@ -34,9 +34,13 @@ class RedisListIntake:
         batch_size: int = 100,
         is_echo: IsEcho | None = None,
         flush: Flush = no_flush,
+        discard: Discard = no_flush,
     ) -> None:
         self._redis = client
         self._flush = flush
+        self._discard = discard
+        self._stranded = False
+        """A round failed after moving its events to the processing list: move them back before the next one."""
         self._key = key
         self._processing = f"{key}:processing"
         self._enqueue = enqueue
@@ -59,6 +63,9 @@ class RedisListIntake:
         return moved
 
     def poll_once(self) -> int:
+        if self._stranded:
+            self.recover()
+            self._stranded = False
         first = self._redis.blmove(self._key, self._processing, self._block, "LEFT", "RIGHT")
         if first is None:
             return 0
@@ -70,18 +77,25 @@ class RedisListIntake:
             items.append(item)
         batch_id = new_batch_id("redis")
         enqueued = echoes = 0
-        for item in items:
-            result = dispatch(
-                item,
-                batch_id=batch_id,
-                enqueue=self._enqueue,
-                failures=self._failures,
-                is_echo=self._is_echo,
-                origin=f"redis:{self._key}",
-            )
-            enqueued += result.enqueued
-            echoes += result.echoes
-        self._flush()  # grouped tasks go out before the events leave the processing list
+        try:
+            for item in items:
+                result = dispatch(
+                    item,
+                    batch_id=batch_id,
+                    enqueue=self._enqueue,
+                    failures=self._failures,
+                    is_echo=self._is_echo,
+                    origin=f"redis:{self._key}",
+                )
+                enqueued += result.enqueued
+                echoes += result.echoes
+            self._flush()  # grouped tasks go out before the events leave the processing list
+        except Exception:
+            # All or nothing, as for SQS: the round's events stay in the processing list and go back to the queue
+            # before the next round; what reached the broker runs twice, harmlessly.
+            self._discard()
+            self._stranded = True
+            raise
         for item in items:
             self._redis.lrem(self._processing, 1, cast(str, item))
         if enqueued:
@@ -101,4 +115,7 @@ class RedisListIntake:
             except redis.exceptions.ConnectionError:
                 log.warning("intake.redis_unavailable", retry_in_s=1.0)
                 self.stopping.wait(1.0)
+            except Exception:  # e.g. the broker refused a publish (kombu's OperationalError): retry the round
+                log.exception("intake.poll_failed", retry_in_s=2.0)
+                self.stopping.wait(2.0)
         log.info("intake.stopped")

@@ -16,7 +16,7 @@ import structlog
 from botocore.config import Config
 
 from pipeline.interfaces import FailureSink
-from workers.intake import Enqueue, Flush, IsEcho, dispatch, new_batch_id, no_flush
+from workers.intake import Discard, Enqueue, Flush, IsEcho, dispatch, new_batch_id, no_flush
 
 log = structlog.get_logger("media_ingest.intake.sqs")
 
@@ -39,9 +39,11 @@ class SqsIntake:
         visibility_timeout: int = 60,
         is_echo: IsEcho | None = None,
         flush: Flush = no_flush,
+        discard: Discard = no_flush,
     ) -> None:
         self._sqs = client
         self._flush = flush
+        self._discard = discard
         self._queue_url = queue_url
         self._enqueue = enqueue
         self._failures = failures
@@ -67,8 +69,8 @@ class SqsIntake:
         batch_id = new_batch_id("sqs")
         enqueued = echoes = 0
         done: list[dict[str, str]] = []
-        for message in messages:
-            try:
+        try:
+            for message in messages:
                 result = dispatch(
                     message["Body"],
                     batch_id=batch_id,
@@ -77,17 +79,16 @@ class SqsIntake:
                     is_echo=self._is_echo,
                     origin=f"sqs:{message['MessageId']}",
                 )
-            except Exception:
-                log.exception("intake.enqueue_failed", message_id=message["MessageId"])
-                continue  # not deleted: SQS delivers it again
-            enqueued += result.enqueued
-            echoes += result.echoes
-            done.append({"Id": str(len(done)), "ReceiptHandle": message["ReceiptHandle"]})
-        try:
+                enqueued += result.enqueued
+                echoes += result.echoes
+                done.append({"Id": str(len(done)), "ReceiptHandle": message["ReceiptHandle"]})
             self._flush()  # grouped tasks of this round go out before any message is deleted
         except Exception:
-            log.exception("intake.enqueue_failed", messages=len(done))
-            return 0  # nothing deleted: SQS delivers the round again, the guards make the rerun harmless
+            # All or nothing: no message of the round is deleted, so SQS delivers them all again; what did reach
+            # the broker runs twice, harmlessly (the guards), and nothing buffered survives into the next round.
+            self._discard()
+            log.exception("intake.enqueue_failed", messages=len(messages))
+            return 0
         if enqueued:
             self._count_queued(batch_id, enqueued)
         if done:
