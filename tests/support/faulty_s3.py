@@ -1,5 +1,6 @@
 """A small HTTP proxy in front of moto's server that answers a fraction of S3 requests with 503 SlowDown or 500
-InternalError, as S3 does under load. Deterministic: every ``every``-th request fails."""
+InternalError, as S3 does under load. Deterministic: every ``every``-th request fails; and with ``outage``, the first
+N requests whose path contains a marker fail in a row (more than botocore's own attempts, so the task sees it)."""
 
 from __future__ import annotations
 
@@ -18,11 +19,12 @@ FAULTS = [
 
 
 @contextmanager
-def faulty_s3(upstream: str, every: int = 4) -> Iterator[dict[str, int]]:
+def faulty_s3(upstream: str, every: int = 4, outage: dict[str, int] | None = None) -> Iterator[dict[str, int]]:
     """Yields counters; the proxy's URL is in ``counters['port']``."""
     target = urlsplit(upstream)
     counter = itertools.count(1)
-    stats = {"requests": 0, "faults": 0, "port": 0}
+    stats = {"requests": 0, "faults": 0, "port": 0, "outage_faults": 0}
+    outage_left = dict(outage or {})
     lock = threading.Lock()
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -38,6 +40,11 @@ def faulty_s3(upstream: str, every: int = 4) -> Iterator[dict[str, int]]:
                 n = next(counter)
                 stats["requests"] += 1
                 fault = FAULTS[(n // every) % len(FAULTS)] if n % every == 0 else None
+                for marker, left in outage_left.items():
+                    if marker in self.path and left > 0:
+                        outage_left[marker] = left - 1
+                        stats["outage_faults"] += 1
+                        fault = FAULTS[0]
                 if fault:
                     stats["faults"] += 1
             if fault:

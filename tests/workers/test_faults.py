@@ -49,6 +49,9 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_publishes_each_object_once(
     recovered_in = time.monotonic() - killed_at
     got = records(redis_client, settings.label_stream)
     assert sorted(r["key"] for r in got) == sorted(keys)  # every object once: none lost, none twice
+    if path == "intake-groups":
+        logs = "".join(log.read_text() for _, log in processes.procs if log.name.startswith("worker-"))
+        assert "media_ingest.label_objects[" in logs, "the intake path ran group tasks"
     print(f"killed after {done_before}/{len(keys)} labels; all labelled {recovered_in:.1f}s after the kill")
     assert recovered_in < 60
 
@@ -91,10 +94,12 @@ def test_s3_slowdown_and_internal_errors_are_retried_and_no_object_is_marked_fai
 ):
     from tests.support.faulty_s3 import faulty_s3
 
-    keys = [f"f/{i:03d}-{samples[i % 4].name}" for i in range(30)]
+    keys = [f"f/{i:03d}-{samples[i % 4].name}" for i in range(30)] + ["f/flaky-1.jpg", "f/flaky-2.jpg"]
     for i, key in enumerate(keys):
         s3.put_object(Bucket=bucket, Key=key, Body=samples[i % 4].data, ContentType=samples[i % 4].content_type)
-    with faulty_s3(moto_endpoint, every=3) as stats:
+    # Each flaky object's first 5 requests fail: more than botocore's 4 attempts, so the task itself must retry it
+    # (the single task by its retry policy; a group by handing that object on to a task of its own).
+    with faulty_s3(moto_endpoint, every=3, outage={"flaky-1": 5, "flaky-2": 5}) as stats:
         processes.settings = settings.with_overrides(s3_endpoint_url=f"http://127.0.0.1:{stats['port']}")
         processes.worker()
         put_in_front_of_workers(path, processes, s3, sqs, bucket, keys, "b-faults")
@@ -106,8 +111,15 @@ def test_s3_slowdown_and_internal_errors_are_retried_and_no_object_is_marked_fai
     assert sorted(r["key"] for r in got) == sorted(keys)
     assert redis_client.hlen(f"{settings.key_prefix}:failures") == 0
     assert stats["faults"] >= len(keys) // 2, stats  # every third request failed: the retries really happened
+    assert stats["outage_faults"] == 10, stats
     for key in keys:
         assert s3.head_object(Bucket=bucket, Key=key)["Metadata"]["aigc-label"]
+    worker_log = next(log for _, log in processes.procs if log.name == "worker.log").read_text()
+    if path == "intake-groups":
+        assert "media_ingest.label_objects[" in worker_log, "the intake path ran group tasks"
+        assert worker_log.count('"object.retry_alone"') >= 2, "each flaky object was handed on to a task of its own"
+    else:
+        assert worker_log.count("Retry in") >= 2, "each flaky object was retried by the single task's policy"
 
 
 def test_redis_restarted_under_load_the_intake_and_worker_reconnect_and_lose_nothing(
