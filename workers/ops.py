@@ -8,6 +8,7 @@ many) to the ``{prefix}:audit`` stream, and every re-enqueue goes under a new ba
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import hashlib
 import io
@@ -202,8 +203,12 @@ class Operations:
         plan = Plan("backfill", 0, batch_id=batch_id, dry_run=dry_run)
         try:
             self._sweep(store, bucket, prefix, plan, throttle, only_unlabelled, policy_older_than)
-        finally:
-            self._flush()
+        except BaseException:
+            # Send what was grouped before the listing failed; the listing's error is the one to report.
+            with contextlib.suppress(Exception):
+                self._flush()
+            raise
+        self._flush()
         if batch_id:
             self.audit(
                 "backfill",
