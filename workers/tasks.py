@@ -13,7 +13,7 @@ import random
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import structlog
 from celery import Task, signals
@@ -216,7 +216,7 @@ def label_objects_task(self: Task, refs: list[dict[str, Any]], batch_id: str | N
     try:
         start = groups.done(group_id)
     except RetryableError as exc:
-        raise Reject(exc, requeue=True) from exc
+        _back_to_queue(exc)
     for position in range(start, len(refs)):
         obj = ObjectRef.from_message(refs[position])
         with structlog.contextvars.bound_contextvars(bucket=obj.bucket, key=obj.key):
@@ -228,11 +228,21 @@ def label_objects_task(self: Task, refs: list[dict[str, Any]], batch_id: str | N
                 statuses["handed_on"] = len(refs) - position - 1
                 break
             except RetryableError as exc:  # the broker or the state store is down: keep the group, retry later
-                raise Reject(exc, requeue=True) from exc
+                _back_to_queue(exc)
         statuses[status] = statuses.get(status, 0) + 1
     with contextlib.suppress(RetryableError):
         groups.clear(group_id)
     return statuses
+
+
+REQUEUE_PAUSE_SECONDS = 2.0
+"""How long a group waits before going back to the queue, so a broker that refuses writes is not spun on."""
+
+
+def _back_to_queue(exc: Exception) -> NoReturn:
+    log.warning("group.requeued", error_class=type(exc).__name__, reason=str(exc)[:500])
+    time.sleep(REQUEUE_PAUSE_SECONDS)
+    raise Reject(exc, requeue=True) from exc
 
 
 class _HandedOn(Exception):

@@ -118,6 +118,7 @@ def test_a_hand_on_the_broker_refuses_puts_the_group_back_on_the_queue(rt, label
         raise ConnectionError("broker unreachable")
 
     monkeypatch.setattr(tasks, "enqueue", broker_down)
+    monkeypatch.setattr(tasks, "REQUEUE_PAUSE_SECONDS", 0.0)
     task_id = str(uuid.uuid4())
     result = run("a", "transient", "b", task_id=task_id)
     assert result.state == "REJECTED"
