@@ -39,6 +39,17 @@ STAGE_SECONDS = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
 INTAKE_TASKS = Counter("media_ingest_intake_tasks_total", "Tasks enqueued by an intake bridge.", ["source"])
+GROUP_OBJECTS = Histogram(
+    "media_ingest_group_objects",
+    "Objects carried by each group task (media_ingest.label_objects); full groups save the most.",
+    buckets=(2, 3, 4, 5, 6, 8, 10, 15, 20, 50),
+)
+GROUP_HANDOFFS = Counter(
+    "media_ingest_group_handoffs_total",
+    "Objects a group task handed on: to a task of their own (transient), to a new group (soft limit), or all "
+    "unfinished ones after the group failed whole.",
+    ["reason"],
+)
 INTAKE_ECHOES = Counter(
     "media_ingest_intake_echoes_total", "Write-back copy events an intake dropped as our own echoes."
 )

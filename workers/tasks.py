@@ -26,7 +26,7 @@ from pipeline.model import ObjectRef
 from pipeline.process import label_object
 from pipeline.wiring import Runtime, build_runtime
 from workers.app import app, settings
-from workers.metrics import FAILURES, OBJECTS, STAGE_SECONDS
+from workers.metrics import FAILURES, GROUP_HANDOFFS, GROUP_OBJECTS, OBJECTS, STAGE_SECONDS
 
 log = structlog.get_logger("media_ingest.task")
 
@@ -195,6 +195,7 @@ class LabelGroupTask(Task):  # type: ignore[misc]
                 # Nowhere left to put them: say exactly which objects need a `media-ingest submit` by hand.
                 log.critical("group.hand_on_failed", objects=[r.uri for r in rest[position:]], batch_id=batch_id)
                 raise
+        GROUP_HANDOFFS.labels("group_failed").inc(len(rest))
         with contextlib.suppress(RetryableError):
             groups.clear(task_id)
 
@@ -213,6 +214,7 @@ def label_objects_task(self: Task, refs: list[dict[str, Any]], batch_id: str | N
     groups = runtime().groups
     group_id = self.request.id
     statuses: dict[str, int] = {}
+    GROUP_OBJECTS.observe(len(refs))
     try:
         start = groups.done(group_id)
     except RetryableError as exc:
@@ -257,6 +259,7 @@ def _one_of_group(request: Any, obj: ObjectRef, batch_id: str | None, rest: list
     except RetryableError as exc:
         log.info("object.retry_alone", error_class=type(exc).__name__, reason=str(exc)[:500])
         _publish(lambda: enqueue(obj, batch_id, countdown=random.uniform(0, 1), retries=1))
+        GROUP_HANDOFFS.labels("transient").inc()
         return "retrying"
     except Exception as exc:  # one object's fault or bug must not cost the group's other objects
         if not isinstance(exc, PermanentError):
@@ -268,6 +271,7 @@ def _one_of_group(request: Any, obj: ObjectRef, batch_id: str | None, rest: list
         if soft:
             if rest:
                 _publish(lambda: enqueue_group([ObjectRef.from_message(r) for r in rest], batch_id))
+                GROUP_HANDOFFS.labels("soft_limit").inc(len(rest))
             raise _HandedOn() from exc
         return "failed"
 

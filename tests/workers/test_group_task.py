@@ -71,8 +71,16 @@ def failures(rt) -> list[tuple[str, str, str, int]]:
     return sorted((f["key"], f["error_class"], f["disposition"], f["attempts"]) for f in rt.failures.entries())
 
 
+def handoffs(reason: str) -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value("media_ingest_group_handoffs_total", {"reason": reason}) or 0.0
+
+
 def test_every_object_of_a_group_ends_on_its_own(rt, labelled, published):
+    before = handoffs("transient")
     result = run("a", "transient", "permanent", "gone", "bug", "b")
+    assert handoffs("transient") == before + 1
     assert result.get() == {"labelled": 2, "retrying": 1, "failed": 2, "skipped": 1}
     assert published == [("one", ["transient"], "b", 1)], "retried alone, the group's try counted as its first"
     assert failures(rt) == [
@@ -86,7 +94,9 @@ def test_every_object_of_a_group_ends_on_its_own(rt, labelled, published):
 
 
 def test_the_soft_time_limit_records_the_object_at_hand_and_hands_the_rest_on(rt, labelled, published):
+    before = handoffs("soft_limit")
     result = run("a", "slow", "b", "c")
+    assert handoffs("soft_limit") == before + 2
     assert result.get() == {"labelled": 1, "failed": 1, "handed_on": 2}
     assert labelled == ["a", "slow"]
     assert failures(rt) == [("slow", "PermanentError", "failed", 1)]
