@@ -129,7 +129,7 @@ def _label_one(request: Any, obj: ObjectRef, batch_id: str | None) -> str:
         return "skipped"
     except SoftTimeLimitExceeded as exc:
         rt.deliveries.finished(identity)
-        raise PermanentError(f"took longer than the {settings.task_time_limit - 30}s soft limit") from exc
+        raise _soft_limit_error() from exc
     except (RetryableError, PermanentError):
         rt.deliveries.finished(identity)  # a retry is a new delivery, counted afresh
         raise
@@ -167,6 +167,10 @@ def _label_one(request: Any, obj: ObjectRef, batch_id: str | None) -> str:
 def label_object_task(self: Task, ref: dict[str, Any], batch_id: str | None = None) -> str:
     """Label one object version named by ``ref`` (bucket/key/version/etag; never bytes)."""
     return _label_one(self.request, ObjectRef.from_message(ref), batch_id)
+
+
+def _soft_limit_error() -> PermanentError:
+    return PermanentError(f"took longer than the {settings.task_time_limit - 30}s soft limit")
 
 
 def _soft_limit(exc: BaseException) -> bool:
@@ -266,7 +270,7 @@ def _one_of_group(request: Any, obj: ObjectRef, batch_id: str | None, rest: list
             log.exception("object.error")
         soft = _soft_limit(exc)
         if soft and not isinstance(exc, PermanentError):
-            exc = PermanentError(f"took longer than the {settings.task_time_limit - 30}s soft limit")
+            exc = _soft_limit_error()
         _record_failure(obj, batch_id, request.id, exc, 1)
         if soft:
             if rest:
