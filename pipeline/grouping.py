@@ -5,8 +5,9 @@ lease, the trace), which is more than c2pa needs to read a small image (docs/per
 the event already gives and that are small enough are therefore carried several to a task; large ones, and
 objects of unknown size, still get a task each, so one big video never holds small images back.
 
-Grouping never waits for more events: an intake groups only what one poll round brought, so a quiet system
-still sends every object off at once.
+A quiet system never waits for more events: an intake groups what one poll round brought and sends it off at
+once. Only while tasks already wait in the broker's queue (the workers are behind, so an object's wait there is
+not made longer) does a round linger briefly for more events to fill a group (``workers.intake.Linger``).
 """
 
 from __future__ import annotations
@@ -54,6 +55,10 @@ class Grouper:
         pending.append(ref)
         if len(pending) >= self._rule.max_objects:
             self._send(batch_id)
+
+    def buffered(self) -> bool:
+        """Some small objects wait for their group to fill (a round could linger for more)."""
+        return bool(self._pending)
 
     def flush(self) -> None:
         """Publish every group still buffered (a group of one as a single object)."""

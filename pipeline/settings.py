@@ -90,6 +90,9 @@ class Settings:
     """SQS long-poll wait for ``intake sqs``."""
     sqs_visibility_timeout: int = 60
     """How long an SQS message stays hidden while its tasks are enqueued."""
+    intake_linger_ms: int = 100
+    """While tasks already wait in the broker's queue, how long an intake round may go on taking events to fill a
+    group of small objects (fewer, fuller tasks when the workers are behind; no wait at all when they are not)."""
     intake_skip_echoes: bool = True
     """Drop the copy event that each write-back causes at the intake when its guard shows it is our own echo
     (saves a worker task per object); see docs/performance.md."""

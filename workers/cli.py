@@ -154,9 +154,10 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _enqueue_and_count(settings: Settings, source: str) -> tuple[Any, Any, Any]:
-    """An intake's grouping enqueue, failure store and batch counter."""
+def _enqueue_and_count(settings: Settings, source: str) -> tuple[Any, Any, Any, Any]:
+    """An intake's grouping enqueue, failure store, batch counter and :class:`~workers.intake.Linger`."""
     from pipeline.redis_backends import RedisBatchCounters, RedisFailureSink, connect
+    from workers.intake import Linger
     from workers.tasks import grouping_enqueue
 
     client = connect(settings.redis_url)
@@ -173,7 +174,15 @@ def _enqueue_and_count(settings: Settings, source: str) -> tuple[Any, Any, Any]:
         batches.count(batch_id, "queued", n)
         INTAKE_TASKS.labels(source).inc(n)
 
-    return grouping_enqueue(), failures, count
+    enqueue = grouping_enqueue()
+    queue = settings.queue
+
+    def behind() -> bool:
+        """Tasks wait in the broker's queue (kombu's Redis transport keeps it as a list named after the queue)."""
+        return bool(client.llen(queue))
+
+    linger = Linger(settings.intake_linger_ms / 1000, buffered=enqueue.buffered, behind=behind)
+    return enqueue, failures, count, linger
 
 
 def _echo_filter(settings: Settings) -> Any:
@@ -214,7 +223,7 @@ def _serve_intake_metrics(args: argparse.Namespace, settings: Settings, intake: 
 def _intake_sqs(args: argparse.Namespace, settings: Settings) -> int:
     from workers.intake.sqs import SqsIntake, make_sqs_client
 
-    enqueue, failures, count = _enqueue_and_count(settings, "sqs")
+    enqueue, failures, count, linger = _enqueue_and_count(settings, "sqs")
     intake = SqsIntake(
         make_sqs_client(settings.s3_endpoint_url),
         args.queue_url,
@@ -226,6 +235,7 @@ def _intake_sqs(args: argparse.Namespace, settings: Settings) -> int:
         is_echo=_echo_filter(settings),
         flush=enqueue.flush,
         discard=enqueue.discard,
+        linger=linger,
     )
     _serve_intake_metrics(args, settings, intake, max_quiet=3 * settings.sqs_wait_seconds + 30)
     intake.run()
@@ -236,7 +246,7 @@ def _intake_redis(args: argparse.Namespace, settings: Settings) -> int:
     from pipeline.redis_backends import connect
     from workers.intake.redis_list import RedisListIntake
 
-    enqueue, failures, count = _enqueue_and_count(settings, "redis")
+    enqueue, failures, count, linger = _enqueue_and_count(settings, "redis")
     intake = RedisListIntake(
         connect(settings.redis_url),
         args.key,
@@ -246,6 +256,7 @@ def _intake_redis(args: argparse.Namespace, settings: Settings) -> int:
         is_echo=_echo_filter(settings),
         flush=enqueue.flush,
         discard=enqueue.discard,
+        linger=linger,
     )
     _serve_intake_metrics(args, settings, intake, max_quiet=60)
     intake.run()

@@ -188,3 +188,106 @@ def test_a_redis_list_round_the_broker_refuses_goes_back_to_the_queue(redis_clie
     assert intake.poll_once() == 2
     assert broker.tasks == [["a", "b"]]
     assert (redis_client.llen(key), redis_client.llen(f"{key}:processing"), counted) == (0, 0, [2])
+
+
+class TricklingSqs(FakeSqs):
+    """A queue whose receives hand out at most ``per_receive`` messages each, hiding them (in flight) as SQS does."""
+
+    def __init__(self, bodies: list[str], per_receive: int) -> None:
+        super().__init__(bodies)
+        self.per_receive = per_receive
+        self.receives = 0
+
+    def receive_message(self, *, MaxNumberOfMessages: int = 10, **_: Any) -> dict[str, Any]:
+        self.receives += 1
+        count = min(self.per_receive, MaxNumberOfMessages)
+        handed, self.messages = self.messages[:count], self.messages[count:]
+        return {"Messages": handed}
+
+
+def lingering_intake(sqs: FakeSqs, broker: Broker, *, behind: bool, seconds: float = 5.0) -> Any:
+    from workers.intake import Linger
+    from workers.intake.sqs import SqsIntake
+
+    return SqsIntake(
+        sqs,
+        "q",
+        enqueue=broker.grouper,
+        flush=broker.grouper.flush,
+        discard=broker.grouper.discard,
+        failures=InMemoryFailureSink(),
+        count_queued=lambda batch, n: None,
+        linger=Linger(seconds, buffered=broker.grouper.buffered, behind=lambda: behind),
+    )
+
+
+def test_while_the_workers_are_behind_a_round_lingers_to_fill_its_groups():
+    sqs, broker = TricklingSqs([sized(f"k{i}") for i in range(12)], per_receive=3), Broker()
+    assert lingering_intake(sqs, broker, behind=True, seconds=0.2).poll_once() == 12
+    assert broker.tasks == [[f"k{i}" for i in range(10)], ["k10", "k11"]], "a full group, then the round's rest"
+    assert sorted(sqs.deleted) == sorted(f"r{i}" for i in range(12)), "every message of the round acknowledged"
+
+
+def test_a_quiet_system_sends_what_one_receive_brought_at_once():
+    sqs, broker = TricklingSqs([sized(f"k{i}") for i in range(5)], per_receive=3), Broker()
+    assert lingering_intake(sqs, broker, behind=False).poll_once() == 3
+    assert (broker.tasks, sqs.receives, sqs.deleted) == ([["k0", "k1", "k2"]], 1, ["r0", "r1", "r2"])
+
+
+def test_a_lingering_round_ends_when_its_time_is_up():
+    sqs, broker = TricklingSqs([sized("a"), sized("b")], per_receive=2), Broker()
+    assert lingering_intake(sqs, broker, behind=True, seconds=0.05).poll_once() == 2
+    assert broker.tasks == [["a", "b"]]
+    assert sqs.receives > 2, "it kept asking for more until the linger ran out"
+
+
+def test_a_lingering_round_the_broker_refuses_deletes_nothing():
+    sqs, broker = TricklingSqs([sized(f"k{i}") for i in range(12)], per_receive=3), Broker(fail_groups=True)
+    assert lingering_intake(sqs, broker, behind=True, seconds=0.2).poll_once() == 0
+    assert (broker.tasks, sqs.deleted) == ([], []), "the round's messages come back after the visibility timeout"
+    assert not broker.grouper.buffered()
+
+
+def test_linger_takes_no_more_than_its_cap():
+    import threading
+
+    from workers.intake import Linger
+
+    takes: list[int] = []
+
+    def take() -> int:
+        takes.append(10)
+        return 10
+
+    linger = Linger(5.0, buffered=lambda: True, behind=lambda: True, max_events=35)
+    assert linger.fill(10, take, threading.Event()) == 40
+    assert len(takes) == 3
+
+
+def test_a_redis_list_round_lingers_for_events_pushed_while_it_waits(redis_client, key_prefix):
+    """The round's group fills exactly, so it stops lingering at once (well before the 5 s)."""
+    import threading
+
+    from workers.intake import Linger
+    from workers.intake.redis_list import RedisListIntake
+
+    key = f"{key_prefix}:events"
+    redis_client.rpush(key, *(sized(f"k{i}") for i in range(4)))
+    late = threading.Timer(0.05, lambda: redis_client.rpush(key, *(sized(f"k{i}") for i in range(4, 10))))
+    broker = Broker()
+    intake = RedisListIntake(
+        redis_client,
+        key,
+        enqueue=broker.grouper,
+        flush=broker.grouper.flush,
+        discard=broker.grouper.discard,
+        failures=InMemoryFailureSink(),
+        count_queued=lambda batch, n: None,
+        block_seconds=1,
+        linger=Linger(5.0, buffered=broker.grouper.buffered, behind=lambda: True),
+    )
+    late.start()
+    assert intake.poll_once() == 10
+    late.join()
+    assert broker.tasks == [[f"k{i}" for i in range(10)]]
+    assert (redis_client.llen(key), redis_client.llen(f"{key}:processing")) == (0, 0)

@@ -9,8 +9,10 @@ tasks are made harmless by the exactly-once guard.
 from __future__ import annotations
 
 import secrets
+import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import structlog
@@ -42,6 +44,50 @@ class Dispatched(NamedTuple):
 
 def no_flush() -> None:
     """The :data:`Flush` (and :data:`Discard`) of an enqueue that buffers nothing."""
+
+
+def never() -> bool:
+    return False
+
+
+@dataclass(frozen=True)
+class Linger:
+    """When an intake round goes on taking events after its first ones, to send fuller groups of small objects.
+
+    A task costs the workers a few milliseconds before any work (pipeline.grouping), and under load a round often
+    brings only a few events at a time. So a round lingers, up to ``seconds``, while the grouping enqueue still
+    holds a partial group (``buffered``) and the workers are behind (``behind``: tasks wait in the broker's
+    queue, checked once per round), so that waiting adds nothing an idle system would notice. Everything the
+    round took is acknowledged together, after the flush, as before.
+    """
+
+    seconds: float = 0.0
+    buffered: Callable[[], bool] = never
+    behind: Callable[[], bool] = never
+    max_events: int = 100
+    """Events in one round at most (bounds its acknowledgement and the time its first events wait)."""
+    pause: float = 0.01
+    """Wait between takes that found nothing."""
+
+    def fill(self, taken: int, take: Callable[[], int], stopping: threading.Event) -> int:
+        """Call ``take`` (take and dispatch more events, return how many) while the round should linger; return
+        the round's events in all."""
+        if self.seconds <= 0 or not self.buffered() or not self.behind():
+            return taken
+        deadline = time.monotonic() + self.seconds
+        while taken < self.max_events and self.buffered() and not stopping.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            got = take()
+            taken += got
+            if not got:
+                stopping.wait(min(self.pause, remaining))
+        return taken
+
+
+NO_LINGER = Linger()
+"""Every round sends what its first take brought."""
 
 
 def new_batch_id(source: str) -> str:

@@ -16,7 +16,7 @@ import redis
 import structlog
 
 from pipeline.interfaces import FailureSink
-from workers.intake import Discard, Enqueue, Flush, IsEcho, dispatch, new_batch_id, no_flush
+from workers.intake import NO_LINGER, Discard, Enqueue, Flush, IsEcho, Linger, dispatch, new_batch_id, no_flush
 
 log = structlog.get_logger("media_ingest.intake.redis")
 
@@ -35,8 +35,10 @@ class RedisListIntake:
         is_echo: IsEcho | None = None,
         flush: Flush = no_flush,
         discard: Discard = no_flush,
+        linger: Linger = NO_LINGER,
     ) -> None:
         self._redis = client
+        self._linger = linger
         self._flush = flush
         self._discard = discard
         self._stranded = False
@@ -69,16 +71,22 @@ class RedisListIntake:
         first = self._redis.blmove(self._key, self._processing, self._block, "LEFT", "RIGHT")
         if first is None:
             return 0
-        items = [first]
-        while len(items) < self._batch_size:
-            item = self._redis.lmove(self._key, self._processing, "LEFT", "RIGHT")
-            if item is None:
-                break
-            items.append(item)
         batch_id = new_batch_id("redis")
+        items: list[Any] = []
         enqueued = echoes = 0
-        try:
-            for item in items:
+
+        def take(head: Any = None) -> int:
+            """Move up to ``batch_size`` events (after ``head``, already moved) to the processing list and
+            dispatch them; return how many."""
+            nonlocal enqueued, echoes
+            batch = [head] if head is not None else []
+            while len(batch) < self._batch_size:
+                item = self._redis.lmove(self._key, self._processing, "LEFT", "RIGHT")
+                if item is None:
+                    break
+                batch.append(item)
+            items.extend(batch)
+            for item in batch:
                 result = dispatch(
                     item,
                     batch_id=batch_id,
@@ -89,6 +97,10 @@ class RedisListIntake:
                 )
                 enqueued += result.enqueued
                 echoes += result.echoes
+            return len(batch)
+
+        try:
+            self._linger.fill(take(first), take, self.stopping)
             self._flush()  # grouped tasks go out before the events leave the processing list
         except Exception:
             # All or nothing, as for SQS: the round's events stay in the processing list and go back to the queue

@@ -16,7 +16,7 @@ import structlog
 from botocore.config import Config
 
 from pipeline.interfaces import FailureSink
-from workers.intake import Discard, Enqueue, Flush, IsEcho, dispatch, new_batch_id, no_flush
+from workers.intake import NO_LINGER, Discard, Enqueue, Flush, IsEcho, Linger, dispatch, new_batch_id, no_flush
 
 log = structlog.get_logger("media_ingest.intake.sqs")
 
@@ -40,8 +40,10 @@ class SqsIntake:
         is_echo: IsEcho | None = None,
         flush: Flush = no_flush,
         discard: Discard = no_flush,
+        linger: Linger = NO_LINGER,
     ) -> None:
         self._sqs = client
+        self._linger = linger
         self._flush = flush
         self._discard = discard
         self._queue_url = queue_url
@@ -55,22 +57,29 @@ class SqsIntake:
         self.last_poll = time.monotonic()
         """When the last poll round finished without error (readiness)."""
 
-    def poll_once(self) -> int:
-        """One receive -> enqueue -> delete round. Returns the number of tasks enqueued."""
+    def _receive(self, wait_seconds: int, limit: int = 10) -> list[dict[str, Any]]:
         response = self._sqs.receive_message(
             QueueUrl=self._queue_url,
-            MaxNumberOfMessages=10,
-            WaitTimeSeconds=self._wait,
+            MaxNumberOfMessages=limit,
+            WaitTimeSeconds=wait_seconds,
             VisibilityTimeout=self._visibility,
         )
-        messages = response.get("Messages", [])
+        return list(response.get("Messages", []))
+
+    def poll_once(self) -> int:
+        """One receive -> enqueue -> delete round (lingering for more messages while the workers are behind, see
+        :class:`~workers.intake.Linger`). Returns the number of tasks enqueued."""
+        messages = self._receive(self._wait)
         if not messages:
             return 0
         batch_id = new_batch_id("sqs")
+        started = time.monotonic()
         enqueued = echoes = 0
         done: list[dict[str, str]] = []
-        try:
-            for message in messages:
+
+        def take(batch: list[dict[str, Any]]) -> int:
+            nonlocal enqueued, echoes
+            for message in batch:
                 result = dispatch(
                     message["Body"],
                     batch_id=batch_id,
@@ -81,21 +90,35 @@ class SqsIntake:
                 )
                 enqueued += result.enqueued
                 echoes += result.echoes
-                done.append({"Id": str(len(done)), "ReceiptHandle": message["ReceiptHandle"]})
+                done.append({"Id": str(len(done) % 10), "ReceiptHandle": message["ReceiptHandle"]})
+            return len(batch)
+
+        try:
+            taken = take(messages)
+            self._linger.fill(
+                taken, lambda: take(self._receive(0, min(10, self._linger.max_events - len(done)))), self.stopping
+            )
             self._flush()  # grouped tasks of this round go out before any message is deleted
         except Exception:
             # All or nothing: no message of the round is deleted, so SQS delivers them all again; what did reach
             # the broker runs twice, harmlessly (the guards), and nothing buffered survives into the next round.
             self._discard()
-            log.exception("intake.enqueue_failed", messages=len(messages))
+            log.exception("intake.enqueue_failed", messages=len(done) or len(messages))
             return 0
         if enqueued:
             self._count_queued(batch_id, enqueued)
-        if done:
-            result = self._sqs.delete_message_batch(QueueUrl=self._queue_url, Entries=done)
+        for first in range(0, len(done), 10):
+            result = self._sqs.delete_message_batch(QueueUrl=self._queue_url, Entries=done[first : first + 10])
             for failed in result.get("Failed", []):
                 log.warning("intake.delete_failed", reason=failed.get("Message"), code=failed.get("Code"))
-        log.info("intake.batch", batch_id=batch_id, messages=len(messages), tasks=enqueued, echoes=echoes)
+        log.info(
+            "intake.batch",
+            batch_id=batch_id,
+            messages=len(done),
+            tasks=enqueued,
+            echoes=echoes,
+            round_ms=round((time.monotonic() - started) * 1000, 1),
+        )
         return enqueued
 
     def run(self) -> None:
