@@ -96,7 +96,7 @@ def servers(stack: contextlib.ExitStack, workdir: Path, pki: TestPKI, *, latency
         sqs=session.client("sqs", endpoint_url=endpoint),
         redis=redis.Redis.from_url(redis_url),
         workdir=workdir,
-        moto_pid=procs.find(table, os.getpid(), "moto.server"),
+        moto_pid=procs.find(table, os.getpid(), "workers.embedded moto"),
         valkey_pid=procs.find(table, os.getpid(), "valkey"),
         latency_pid=latency_pid,
     )

