@@ -291,3 +291,32 @@ def test_a_redis_list_round_lingers_for_events_pushed_while_it_waits(redis_clien
     late.join()
     assert broker.tasks == [[f"k{i}" for i in range(10)]]
     assert (redis_client.llen(key), redis_client.llen(f"{key}:processing")) == (0, 0)
+
+
+def test_the_intakes_linger_waits_only_while_tasks_wait_in_the_broker_queue(settings, redis_client):
+    from workers.cli import _enqueue_and_count
+
+    enqueue, _, _, linger = _enqueue_and_count(settings.with_overrides(intake_linger_ms=250), "sqs")
+    assert linger.seconds == 0.25
+    assert not linger.behind(), "an empty queue: the workers keep up"
+    redis_client.rpush(settings.queue, b"{}")  # a task no worker has taken yet (kombu keeps the queue as a list)
+    assert linger.behind()
+    enqueue(ObjectRef(bucket="u", key="k", size=5), "b")
+    assert linger.buffered(), "the grouping enqueue holds a partial group"
+    enqueue.discard()
+
+
+class FlakySqs(TricklingSqs):
+    """Its second receive fails (SQS throttling, a dropped connection)."""
+
+    def receive_message(self, **kwargs: Any) -> dict[str, Any]:
+        if self.receives == 1:
+            self.receives += 1
+            raise ConnectionError("SQS unreachable")
+        return super().receive_message(**kwargs)
+
+
+def test_a_failed_receive_while_lingering_sends_the_round_as_it_is():
+    sqs, broker = FlakySqs([sized(f"k{i}") for i in range(5)], per_receive=3), Broker()
+    assert lingering_intake(sqs, broker, behind=True).poll_once() == 3
+    assert (broker.tasks, sqs.deleted) == ([["k0", "k1", "k2"]], ["r0", "r1", "r2"]), "not held back for a retry"

@@ -69,9 +69,9 @@ class Linger:
     pause: float = 0.01
     """Wait between takes that found nothing."""
 
-    def fill(self, taken: int, take: Callable[[], int], stopping: threading.Event) -> int:
-        """Call ``take`` (take and dispatch more events, return how many) while the round should linger; return
-        the round's events in all."""
+    def fill(self, taken: int, take: Callable[[], int | None], stopping: threading.Event) -> int:
+        """Call ``take`` (take and dispatch more events, return how many, or None when the source cannot give more
+        now) while the round should linger; return the round's events in all."""
         if self.seconds <= 0 or not self.buffered() or not self.behind():
             return taken
         deadline = time.monotonic() + self.seconds
@@ -80,6 +80,8 @@ class Linger:
             if remaining <= 0:
                 break
             got = take()
+            if got is None:
+                break
             taken += got
             if not got:
                 stopping.wait(min(self.pause, remaining))

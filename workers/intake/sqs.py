@@ -93,11 +93,16 @@ class SqsIntake:
                 done.append({"Id": str(len(done) % 10), "ReceiptHandle": message["ReceiptHandle"]})
             return len(batch)
 
+        def take_more() -> int | None:
+            try:
+                batch = self._receive(0, min(10, self._linger.max_events - len(done)))
+            except Exception as exc:  # noqa: BLE001 - only ends the linger: the round goes out with what it holds
+                log.warning("intake.linger_receive_failed", reason=str(exc)[:500])
+                return None
+            return take(batch)
+
         try:
-            taken = take(messages)
-            self._linger.fill(
-                taken, lambda: take(self._receive(0, min(10, self._linger.max_events - len(done)))), self.stopping
-            )
+            self._linger.fill(take(messages), take_more, self.stopping)
             self._flush()  # grouped tasks of this round go out before any message is deleted
         except Exception:
             # All or nothing: no message of the round is deleted, so SQS delivers them all again; what did reach
