@@ -91,22 +91,37 @@ def redis_reachable(url: str) -> bool:
 
 
 def serve_moto(argv: list[str]) -> None:
-    """Run ``moto.server``'s main, with two per-request costs removed that are no part of what S3 or SQS would do.
+    """Run ``moto.server``'s main, with three per-request costs removed that are no part of what S3 or SQS would do.
 
-    moto routes every request by listing its own package directory (``moto.backends.list_of_moto_modules``: an
-    ``os.listdir`` and a stat per entry, about 1 ms of CPU a request), and werkzeug logs every request line. moto
-    shares the cores with the pipeline in the demo, the tests and the benchmark (docs/performance.md), so its CPU
-    is theirs; the listing is taken once here, and request lines are logged only when they are warnings. Nothing
-    else changes: same app, same request handler, same arguments.
+    moto shares the cores with the pipeline in the demo, the tests and the benchmark (docs/performance.md), so its
+    CPU is theirs, and three of its costs would land on no real deployment:
+
+    * it routes every request by listing its own package directory (``moto.backends.list_of_moto_modules``: an
+      ``os.listdir`` and a stat per entry, about 1 ms a request); the listing is taken once here;
+    * werkzeug logs every request line; only warnings are logged here;
+    * for every message an SQS receive hands out, it checks the retention period through ``get_queue_attributes``,
+      which recomputes every queue attribute, message counts included (three scans of the whole queue, in-flight
+      messages too): the cost of a receive grows with the queue's depth. The check here reads the queue's
+      retention period directly, with the same result.
+
+    Nothing else changes: same app, same request handler, same arguments.
     """
     import logging
 
     import moto.backends
     import moto.server
+    from moto.core.utils import unix_time
+    from moto.sqs.models import Message, SQSBackend
 
     modules = frozenset(moto.backends.list_of_moto_modules())
     moto.backends.list_of_moto_modules = lambda: modules
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+    def retained(self: SQSBackend, queue_name: str, message: Message) -> bool:
+        retention = int(getattr(self.get_queue(queue_name), "message_retention_period"))  # noqa: B009 - set from attributes
+        return bool(retention + message.sent_timestamp / 1000 > unix_time())  # type: ignore[operator]
+
+    SQSBackend.is_message_valid_based_on_retention_period = retained  # type: ignore[method-assign]
     moto.server.main(argv)
 
 
