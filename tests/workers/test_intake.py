@@ -134,7 +134,8 @@ def sized(key: str) -> str:
     )
 
 
-def sqs_intake(sqs: FakeSqs, broker: Broker, counted: list[int]) -> Any:
+def sqs_intake(sqs: FakeSqs, broker: Broker, counted: list[int], linger: Any = None) -> Any:
+    from workers.intake import NO_LINGER
     from workers.intake.sqs import SqsIntake
 
     return SqsIntake(
@@ -145,6 +146,7 @@ def sqs_intake(sqs: FakeSqs, broker: Broker, counted: list[int]) -> Any:
         discard=broker.grouper.discard,
         failures=InMemoryFailureSink(),
         count_queued=lambda batch, n: counted.append(n),
+        linger=linger or NO_LINGER,
     )
 
 
@@ -207,18 +209,8 @@ class TricklingSqs(FakeSqs):
 
 def lingering_intake(sqs: FakeSqs, broker: Broker, *, behind: bool, seconds: float = 5.0) -> Any:
     from workers.intake import Linger
-    from workers.intake.sqs import SqsIntake
 
-    return SqsIntake(
-        sqs,
-        "q",
-        enqueue=broker.grouper,
-        flush=broker.grouper.flush,
-        discard=broker.grouper.discard,
-        failures=InMemoryFailureSink(),
-        count_queued=lambda batch, n: None,
-        linger=Linger(seconds, buffered=broker.grouper.buffered, behind=lambda: behind),
-    )
+    return sqs_intake(sqs, broker, [], Linger(seconds, buffered=broker.grouper.buffered, behind=lambda: behind))
 
 
 def test_while_the_workers_are_behind_a_round_lingers_to_fill_its_groups():
