@@ -150,6 +150,23 @@ def sqs_intake(sqs: FakeSqs, broker: Broker, counted: list[int], linger: Any = N
     )
 
 
+def redis_intake(client: Any, key: str, broker: Broker, counted: list[int], linger: Any = None) -> Any:
+    from workers.intake import NO_LINGER
+    from workers.intake.redis_list import RedisListIntake
+
+    return RedisListIntake(
+        client,
+        key,
+        enqueue=broker.grouper,
+        flush=broker.grouper.flush,
+        discard=broker.grouper.discard,
+        failures=InMemoryFailureSink(),
+        count_queued=lambda batch, n: counted.append(n),
+        block_seconds=1,
+        linger=linger or NO_LINGER,
+    )
+
+
 def test_a_round_of_small_objects_goes_out_as_one_task_before_its_messages_are_deleted():
     sqs, broker, counted = FakeSqs([sized("a"), sized("b"), sized("c")]), Broker(), []
     assert sqs_intake(sqs, broker, counted).poll_once() == 3
@@ -168,21 +185,10 @@ def test_a_round_the_broker_refuses_deletes_nothing_and_leaves_nothing_buffered(
 
 
 def test_a_redis_list_round_the_broker_refuses_goes_back_to_the_queue(redis_client, key_prefix):
-    from workers.intake.redis_list import RedisListIntake
-
     key = f"{key_prefix}:events"
     redis_client.rpush(key, sized("a"), sized("b"))
     broker, counted = Broker(fail_groups=True), []
-    intake = RedisListIntake(
-        redis_client,
-        key,
-        enqueue=broker.grouper,
-        flush=broker.grouper.flush,
-        discard=broker.grouper.discard,
-        failures=InMemoryFailureSink(),
-        count_queued=lambda batch, n: counted.append(n),
-        block_seconds=1,
-    )
+    intake = redis_intake(redis_client, key, broker, counted)
     with pytest.raises(ConnectionError):
         intake.poll_once()
     assert redis_client.llen(f"{key}:processing") == 2, "the events wait in the processing list"
@@ -261,23 +267,13 @@ def test_a_redis_list_round_lingers_for_events_pushed_while_it_waits(redis_clien
     import threading
 
     from workers.intake import Linger
-    from workers.intake.redis_list import RedisListIntake
 
     key = f"{key_prefix}:events"
     redis_client.rpush(key, *(sized(f"k{i}") for i in range(4)))
     late = threading.Timer(0.05, lambda: redis_client.rpush(key, *(sized(f"k{i}") for i in range(4, 10))))
     broker = Broker()
-    intake = RedisListIntake(
-        redis_client,
-        key,
-        enqueue=broker.grouper,
-        flush=broker.grouper.flush,
-        discard=broker.grouper.discard,
-        failures=InMemoryFailureSink(),
-        count_queued=lambda batch, n: None,
-        block_seconds=1,
-        linger=Linger(5.0, buffered=broker.grouper.buffered, behind=lambda: True),
-    )
+    linger = Linger(5.0, buffered=broker.grouper.buffered, behind=lambda: True)
+    intake = redis_intake(redis_client, key, broker, [], linger)
     late.start()
     assert intake.poll_once() == 10
     late.join()
