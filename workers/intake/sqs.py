@@ -16,7 +16,7 @@ import structlog
 from botocore.config import Config
 
 from pipeline.interfaces import FailureSink
-from workers.intake import NO_LINGER, Discard, Enqueue, Flush, IsEcho, Linger, dispatch, new_batch_id, no_flush
+from workers.intake import NO_LINGER, Discard, Enqueue, Flush, IsEcho, Linger, Round, no_flush
 
 log = structlog.get_logger("media_ingest.intake.sqs")
 
@@ -72,24 +72,12 @@ class SqsIntake:
         messages = self._receive(self._wait)
         if not messages:
             return 0
-        batch_id = new_batch_id("sqs")
-        started = time.monotonic()
-        enqueued = echoes = 0
+        round_ = Round("sqs", enqueue=self._enqueue, failures=self._failures, is_echo=self._is_echo)
         done: list[dict[str, str]] = []
 
         def take(batch: list[dict[str, Any]]) -> int:
-            nonlocal enqueued, echoes
             for message in batch:
-                result = dispatch(
-                    message["Body"],
-                    batch_id=batch_id,
-                    enqueue=self._enqueue,
-                    failures=self._failures,
-                    is_echo=self._is_echo,
-                    origin=f"sqs:{message['MessageId']}",
-                )
-                enqueued += result.enqueued
-                echoes += result.echoes
+                round_.dispatch(message["Body"], origin=f"sqs:{message['MessageId']}")
                 done.append({"Id": str(len(done) % 10), "ReceiptHandle": message["ReceiptHandle"]})
             return len(batch)
 
@@ -108,23 +96,16 @@ class SqsIntake:
             # All or nothing: no message of the round is deleted, so SQS delivers them all again; what did reach
             # the broker runs twice, harmlessly (the guards), and nothing buffered survives into the next round.
             self._discard()
-            log.exception("intake.enqueue_failed", messages=len(done) or len(messages))
+            log.exception("intake.enqueue_failed", messages=round_.events)
             return 0
-        if enqueued:
-            self._count_queued(batch_id, enqueued)
+        if round_.enqueued:
+            self._count_queued(round_.batch_id, round_.enqueued)
         for first in range(0, len(done), 10):
             result = self._sqs.delete_message_batch(QueueUrl=self._queue_url, Entries=done[first : first + 10])
             for failed in result.get("Failed", []):
                 log.warning("intake.delete_failed", reason=failed.get("Message"), code=failed.get("Code"))
-        log.info(
-            "intake.batch",
-            batch_id=batch_id,
-            messages=len(done),
-            tasks=enqueued,
-            echoes=echoes,
-            round_ms=round((time.monotonic() - started) * 1000, 1),
-        )
-        return enqueued
+        log.info("intake.batch", **round_.summary(events_as="messages"))
+        return round_.enqueued
 
     def run(self) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
