@@ -28,6 +28,16 @@ class StateUnavailable(RetryableError):
     """Redis (label stream, guards, failure store) could not be reached."""
 
 
+class ReaderUnavailable(RetryableError):
+    """The C2PA reader child could not start or answered out of turn: a fault of the worker (bad trust files, a
+    missing library), never a property of the object, so it is retried and never becomes a label."""
+
+
+class ReaderFault(PermanentError):
+    """The reader raised an unexpected error on this object: a bug of ours, recorded as a failure (not a label) so
+    the object can be replayed once the bug is fixed."""
+
+
 class ObjectNotFound(PermanentError):
     """The object (or that version of it) no longer exists: deleted before we fetched it."""
 

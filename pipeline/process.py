@@ -27,6 +27,7 @@ from pipeline.interfaces import CredentialReader, CredentialReport, LabelSink, O
 from pipeline.model import ObjectRef, StoredObject
 from pipeline.policy import Decision, Policy, decide
 from pipeline.record import LabelRecord, build_record, merged_metadata, metadata_for
+from pipeline.spool import SPOOL_PREFIX, SPOOL_SUFFIX
 
 MULTIPART_COPY_LIMIT = 5 * 1024**3
 """S3 CopyObject refuses sources above 5 GB; their metadata would need a multipart copy."""
@@ -135,7 +136,7 @@ def label_object(
     def accept(obj: StoredObject) -> bool:
         return not labelled(obj) and obj.size <= services.max_object_bytes
 
-    with tempfile.NamedTemporaryFile(dir=services.spool_dir, prefix="media-ingest-", suffix=".obj") as spool:
+    with tempfile.NamedTemporaryFile(dir=services.spool_dir, prefix=SPOOL_PREFIX, suffix=SPOOL_SUFFIX) as spool:
         obj, downloaded = services.store.fetch(ref, spool, accept=accept)
         lap("fetch")
         if not downloaded and labelled(obj):

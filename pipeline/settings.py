@@ -51,7 +51,11 @@ class Settings:
     max_object_bytes: int = 2 * 1024**3
     """Objects above this size are not downloaded: they get an ``unknown``/``unreadable`` record with the reason."""
     reader_timeout: int = 60
-    """Seconds one C2PA read may take before its child process is killed and the object recorded unreadable."""
+    """Seconds one C2PA read may take before its child process is killed. The file is then read once more in a
+    fresh child; only a file that times out twice is recorded unreadable."""
+    reader_memory_mb: int = 4096
+    """Address-space limit (``RLIMIT_AS``) of the C2PA reader child, in MiB; 0: none. A 1 GB video read peaks at
+    about 560 MB of RSS, so the default only stops a runaway read."""
     spool_dir: Path | None = None
     """Where objects are streamed to while they are read (default: the system temp dir)."""
     key_prefix: str = "media-ingest"
@@ -208,10 +212,16 @@ def _check(settings: Settings) -> None:
             f"{PREFIX}VISIBILITY_TIMEOUT ({settings.visibility_timeout}) must be at least 8 seconds: workers renew "
             "their leases every quarter of it"
         )
-    if settings.reader_timeout >= settings.task_time_limit - 30:
+    if 2 * settings.reader_timeout >= settings.task_time_limit - 30:
         raise SettingsError(
-            f"{PREFIX}READER_TIMEOUT ({settings.reader_timeout}) must be below {PREFIX}TASK_TIME_LIMIT - 30 "
-            f"({settings.task_time_limit - 30}), so a slow read ends as a record, not a killed task"
+            f"{PREFIX}READER_TIMEOUT ({settings.reader_timeout}) must be below half of {PREFIX}TASK_TIME_LIMIT - 30 "
+            f"({(settings.task_time_limit - 30) // 2}): a read that times out is tried once more in a fresh reader, "
+            "and both tries must end as a record, not a killed task"
+        )
+    if 0 < settings.reader_memory_mb < 256:
+        raise SettingsError(
+            f"{PREFIX}READER_MEMORY_MB ({settings.reader_memory_mb}) must be at least 256 (the reader needs ~75 MiB "
+            "of address space to start) or 0 for no limit"
         )
     if settings.reader_timeout == 0:
         raise SettingsError(f"{PREFIX}READER_TIMEOUT must be at least 1 second")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.credentials.isolated import IsolatedCredentialReader
+from pipeline.credentials.isolated import IsolatedCredentialReader, ReaderLimits
 from pipeline.credentials.trust import TrustFiles
 from pipeline.interfaces import DeliveryCounter, FailureSink, GroupProgress
 from pipeline.policy import load_policy
@@ -38,12 +38,16 @@ def trust_files(settings: Settings) -> TrustFiles:
     return TrustFiles(settings.trust_anchors, settings.trust_allowed, settings.trust_config)
 
 
+def reader_limits(settings: Settings) -> ReaderLimits:
+    return ReaderLimits(timeout=settings.reader_timeout, memory_mb=settings.reader_memory_mb)
+
+
 def build_runtime(settings: Settings) -> Runtime:
     client = connect(settings.redis_url)
     prefix = settings.key_prefix
     services = Services(
         store=S3ObjectStore(make_s3_client(settings.s3_endpoint_url)),
-        reader=IsolatedCredentialReader(trust_files(settings), timeout=settings.reader_timeout),
+        reader=IsolatedCredentialReader(trust_files(settings), limits=reader_limits(settings)),
         sink=RedisLabelSink(
             client,
             settings.label_stream,

@@ -265,12 +265,13 @@ def _intake_redis(args: argparse.Namespace, settings: Settings) -> int:
 
 def _inspect(args: argparse.Namespace, settings: Settings) -> int:
     from pipeline.credentials.isolated import IsolatedCredentialReader
+    from pipeline.errors import PipelineError
     from pipeline.policy import load_policy
     from pipeline.process import assess_file
     from pipeline.record import build_record
-    from pipeline.wiring import trust_files
+    from pipeline.wiring import reader_limits, trust_files
 
-    reader = IsolatedCredentialReader(trust_files(settings), timeout=settings.reader_timeout)
+    reader = IsolatedCredentialReader(trust_files(settings), limits=reader_limits(settings))
     policy = load_policy(settings.policy_file)
     rows = []
     status = 0
@@ -280,6 +281,10 @@ def _inspect(args: argparse.Namespace, settings: Settings) -> int:
             report, decision = assess_file(path, reader, policy)
         except OSError as exc:
             print(f"media-ingest: cannot read {path}: {exc.strerror}", file=sys.stderr)
+            status = 1
+            continue
+        except PipelineError as exc:  # the reader could not start, or a bug of ours: no label, say why
+            print(f"media-ingest: {path}: {exc}", file=sys.stderr)
             status = 1
             continue
         record = build_record(

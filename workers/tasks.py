@@ -24,6 +24,7 @@ from pipeline.grouping import Grouper, GroupingRule
 from pipeline.interfaces import FailureEntry
 from pipeline.model import ObjectRef
 from pipeline.process import label_object
+from pipeline.spool import sweep_stale
 from pipeline.wiring import Runtime, build_runtime
 from workers.app import app, settings
 from workers.metrics import FAILURES, GROUP_HANDOFFS, GROUP_OBJECTS, OBJECTS, STAGE_SECONDS
@@ -51,6 +52,15 @@ def runtime() -> Runtime:
 def _fresh_runtime_after_fork(**_: object) -> None:
     global _local
     _local = threading.local()
+    _sweep_spool()
+
+
+@signals.worker_init.connect
+def _sweep_spool(**_: object) -> None:
+    """Spool files of pool processes that were killed mid-task (they never deleted theirs)."""
+    removed = sweep_stale(settings.spool_dir, older_than=settings.task_time_limit + 60)
+    if removed:
+        log.info("spool.swept", removed=removed, directory=str(settings.spool_dir or "(temp dir)"))
 
 
 def _identity(ref: ObjectRef) -> str:

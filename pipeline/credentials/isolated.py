@@ -1,17 +1,37 @@
 """Run the c2pa read in a child process, so a crafted file that hangs or crashes the reader costs one object.
 
 C2PA readers have crashed and hung on crafted files before (see the "bomb" files in the conformance corpus). The
-worker keeps one long-lived child per process (start-up is paid once, ~0.3 s) and talks to it over pipes: one
-line with a path out, one JSON line back (:mod:`pipeline.credentials.raw`). If no answer comes within the
-timeout the child is killed and the object gets an ``unknown``/``unreadable`` record saying so; if the child dies,
-the same with its exit status. The next read starts a fresh child.
+worker keeps one long-lived child per process (start-up is paid once, ~0.3 s) and talks to it over pipes.
 
-Run as ``python -m pipeline.credentials.isolated ANCHORS ALLOWED CONFIG`` it is that child.
+The protocol is built so that an answer can never be taken for another object's (a stale answer once made the
+pipeline label an AI image ``captured``):
+
+* the child's first line says whether it started (``{"ready": true}``) or why not (bad trust files, a missing
+  library): a child that cannot start is a fault of ours (:class:`~pipeline.errors.ReaderUnavailable`, retried),
+  never a label;
+* each request is ``{"id": N, "path": ...}`` and its answer must echo ``N``; a mismatch kills the child;
+* anything that interrupts the wait for an answer (the task's soft time limit, any exception) kills the child, so
+  no unanswered request is left behind for the next read to receive.
+
+Only a property of the file's bytes may produce an ``unreadable`` report. A child that crashes or hangs on a file
+is replaced and the file read once more in the fresh child; only a file that crashes or hangs that one too is
+reported unreadable. A read that exceeds the child's CPU limit (``RLIMIT_CPU``, set per read) is a property of the
+bytes. An unexpected exception inside the reader is a bug of ours: :class:`~pipeline.errors.ReaderFault`, recorded
+as a failure to replay once fixed.
+
+The child runs under an address-space limit (``RLIMIT_AS``), writes no core files, and dies with its parent
+(``PR_SET_PDEATHSIG``), so a worker killed mid-read leaves no orphan behind. Its answer line is capped
+(:data:`MAX_ANSWER_BYTES`) before the parent parses it.
+
+Run as ``python -m pipeline.credentials.isolated [--anchors A] [--allowed B] [--config C] [--memory-mb N]
+[--cpu-seconds S]`` it is that child.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import ctypes
 import json
 import os
 import selectors
@@ -21,125 +41,366 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Any
 
-from pipeline.credentials.raw import raw, report_from_raw
+from pipeline.credentials.raw import RawReport, raw, report_from_raw
 from pipeline.credentials.trust import TrustFiles
+from pipeline.errors import ReaderFault, ReaderUnavailable
 from pipeline.interfaces import CredentialReport
+
+MAX_ANSWER_BYTES = 8 * 1024 * 1024
+"""The largest answer the parent reads for one file. The biggest manifest store in the conformance corpus is
+well under 1 MB of JSON; a file whose answer is larger gets an ``unreadable`` report saying so."""
+
+STARTUP_TIMEOUT = 30.0
+"""How long a new child may take to load c2pa and build its trust context before it counts as unable to start."""
+
+
+@dataclass(frozen=True)
+class ReaderLimits:
+    """Resource limits of the reader child: the wall-clock timeout per read, and the kernel's limits."""
+
+    timeout: float = 60.0
+    """Seconds one read may take (wall clock) before the child is killed."""
+    memory_mb: int = 4096
+    """Address-space limit of the child (``RLIMIT_AS``); 0: none."""
+    cpu_seconds: int | None = None
+    """CPU seconds one read may use (``RLIMIT_CPU``, reset before each read); None: the timeout, rounded up."""
+
+    def cpu(self) -> int:
+        return self.cpu_seconds if self.cpu_seconds is not None else max(1, int(self.timeout + 0.999))
+
+    def args(self) -> list[str]:
+        return ["--memory-mb", str(self.memory_mb), "--cpu-seconds", str(self.cpu())]
+
+
+def _trust_args(trust: TrustFiles) -> list[str]:
+    args: list[str] = []
+    for flag, path in (("--anchors", trust.anchors), ("--allowed", trust.allowed), ("--config", trust.config)):
+        if path:
+            args += [flag, str(path)]
+    return args
+
+
+class _Unanswered(Exception):
+    """One attempt got no usable answer from a child that had started: it crashed, hung, or answered wrongly."""
+
+    def __init__(self, what: str, *, mismatch: bool = False) -> None:
+        super().__init__(what)
+        self.what = what
+        self.mismatch = mismatch
+
+
+class _Child:
+    """One running reader child: its process, its pipes and the bytes read past the last line."""
+
+    def __init__(self, command: Sequence[str]) -> None:
+        self.proc = subprocess.Popen(
+            list(command), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None, bufsize=0
+        )
+        self.ready = False
+        self._buffer = bytearray()
+
+    def send(self, line: bytes) -> bool:
+        """Write one request; False if the child has already gone (its pipe is closed)."""
+        assert self.proc.stdin is not None
+        try:
+            self.proc.stdin.write(line)
+        except BrokenPipeError:
+            return False
+        return True
+
+    def readline(self, timeout: float, limit: int) -> bytes | None:
+        """One line, ``b""`` at EOF, None on timeout; raises :class:`_TooLong` past ``limit`` bytes.
+
+        The pipe is unbuffered, so ``select`` sees every byte; bytes past the newline stay for the next call.
+        """
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        deadline = time.monotonic() + timeout
+        with selectors.DefaultSelector() as selector:
+            selector.register(fd, selectors.EVENT_READ)
+            while b"\n" not in self._buffer:
+                if len(self._buffer) > limit:
+                    raise _TooLong()
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not selector.select(remaining):
+                    return None
+                chunk = os.read(fd, 1 << 16)
+                if not chunk:
+                    return b""
+                self._buffer += chunk
+        end = self._buffer.index(b"\n") + 1
+        if end > limit:
+            raise _TooLong()
+        line = bytes(self._buffer[:end])
+        del self._buffer[:end]
+        return line
+
+    def exit_description(self) -> str:
+        code = self.proc.wait()
+        if code < 0:
+            with contextlib.suppress(ValueError):
+                return f"signal {signal.Signals(-code).name}"
+            return f"signal {-code}"
+        return f"exit status {code}"
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            self.proc.kill()
+        self.proc.wait()
+        self.close_pipes()
+
+    def close_pipes(self) -> None:
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            if pipe is not None:
+                with contextlib.suppress(BrokenPipeError):
+                    pipe.close()
+
+
+class _TooLong(Exception):
+    pass
 
 
 class IsolatedCredentialReader:
     """:class:`pipeline.interfaces.CredentialReader` that reads in a supervised child process."""
 
-    def __init__(self, trust: TrustFiles, *, timeout: float = 60.0, command: Sequence[str] | None = None) -> None:
-        self._command = list(command or [sys.executable, "-m", "pipeline.credentials.isolated", *trust.args()])
-        self._timeout = timeout
-        self._proc: subprocess.Popen[bytes] | None = None
+    def __init__(
+        self,
+        trust: TrustFiles,
+        *,
+        timeout: float = 60.0,
+        limits: ReaderLimits | None = None,
+        command: Sequence[str] | None = None,
+        max_answer_bytes: int = MAX_ANSWER_BYTES,
+        startup_timeout: float = STARTUP_TIMEOUT,
+    ) -> None:
+        self._limits = limits or ReaderLimits(timeout=timeout)
+        self._command = list(
+            command
+            or [sys.executable, "-m", "pipeline.credentials.isolated", *_trust_args(trust), *self._limits.args()]
+        )
+        self._max_answer = max_answer_bytes
+        self._startup_timeout = startup_timeout
+        self._child: _Child | None = None
         self._lock = threading.Lock()
+        self._next_id = 0
         self.restarts = 0
-
-    def _child(self) -> subprocess.Popen[bytes]:
-        if self._proc is None or self._proc.poll() is not None:
-            if self._proc is not None:
-                self.restarts += 1
-            self._proc = subprocess.Popen(
-                self._command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None, bufsize=0
-            )
-        return self._proc
+        """Children replaced after a crash, hang, interruption or mismatch (a metric: a crash loop shows here)."""
 
     def read(self, path: Path) -> CredentialReport:
         with self._lock:  # one request at a time per child: threads of one process take turns
-            proc = self._child()
-            assert proc.stdin is not None and proc.stdout is not None
             try:
-                proc.stdin.write(os.fsencode(path.absolute()) + b"\n")
-            except BrokenPipeError:
-                return self._failed(proc)
-            line = _readline(proc.stdout, self._timeout)
-            if line is None:
-                self._kill(proc)
+                return self._attempt(path)
+            except _Unanswered as first:
+                try:
+                    report = self._attempt(path)  # once more, in a fresh child
+                except _Unanswered as second:
+                    if first.mismatch or second.mismatch:
+                        raise ReaderUnavailable(
+                            f"the C2PA reader answered out of turn twice ({second.what}); this is a fault of the "
+                            "worker, not of the file: it is retried"
+                        ) from None
+                    return CredentialReport(
+                        "unreadable",
+                        reason=f"the C2PA reader failed on this file twice, in two fresh processes ({second.what})",
+                    )
+                return report
+
+    def _running_child(self) -> _Child:
+        if self._child is None or self._child.proc.poll() is not None:
+            if self._child is not None:
+                self._child.close_pipes()
+                self.restarts += 1
+            self._child = _Child(self._command)
+        return self._child
+
+    def _attempt(self, path: Path) -> CredentialReport:
+        """One request to a running child. Raises :class:`_Unanswered` if the child failed it (the caller tries once
+        more), :class:`ReaderUnavailable` if no child could start, :class:`ReaderFault` for a bug in the reader."""
+        child = self._running_child()
+        self._next_id += 1
+        request_id = self._next_id
+        request = json.dumps({"id": request_id, "path": os.fsdecode(path.absolute())}).encode() + b"\n"
+        try:
+            child.send(request)  # a child that already died is found out below, from its first line or its EOF
+            if not child.ready:
+                self._await_ready(child)
+            line = child.readline(self._limits.timeout, self._max_answer)
+        except _TooLong:
+            self._discard(child)
+            return CredentialReport(
+                "unreadable",
+                reason=f"the reader's answer for this file exceeds {self._max_answer} bytes (an oversized manifest)",
+            )
+        except BaseException:
+            # The soft time limit, a signal, a bug: the child may still be working on this request, and its answer
+            # must never reach the next read. Kill it; the next read starts a fresh one.
+            self._discard(child)
+            raise
+        if line is None:
+            self._discard(child)
+            raise _Unanswered(f"no answer within {self._limits.timeout:g}s")
+        if not line:
+            how = child.exit_description()
+            self._discard(child)
+            if how == "signal SIGXCPU":
                 return CredentialReport(
-                    "unreadable", reason=f"reading took longer than {self._timeout:g}s; reader stopped"
+                    "unreadable", reason=f"reading used more than {self._limits.cpu()}s of CPU; reader stopped"
                 )
-            if not line:
-                return self._failed(proc)
-            return report_from_raw(json.loads(line))
+            raise _Unanswered(f"the reader crashed: {how}")
+        answer = self._parse(child, line)
+        if answer.get("id") != request_id:
+            self._discard(child)
+            raise _Unanswered(f"answer for request {answer.get('id')!r}, expected {request_id}", mismatch=True)
+        if "error" in answer:
+            raise ReaderFault(f"the C2PA reader raised an unexpected error on this file: {answer['error']}")
+        return report_from_raw(answer)
 
-    def _failed(self, proc: subprocess.Popen[bytes]) -> CredentialReport:
-        code = proc.wait()
-        _close_pipes(proc)
-        how = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
-        return CredentialReport("unreadable", reason=f"the C2PA reader crashed on this file ({how})")
+    def _await_ready(self, child: _Child) -> None:
+        try:
+            line = child.readline(self._startup_timeout, self._max_answer)
+        except _TooLong:
+            line = b"{}"
+        if line is None:
+            self._discard(child)
+            raise ReaderUnavailable(f"the C2PA reader did not start within {self._startup_timeout:g}s")
+        if not line:
+            how = child.exit_description()
+            self._discard(child)
+            raise ReaderUnavailable(
+                f"the C2PA reader exited before it was ready ({how}); see the worker's stderr, and check the "
+                "MEDIA_INGEST_TRUST_* files with `media-ingest trust show`"
+            )
+        hello = self._parse(child, line)
+        if hello.get("ready") is not True:
+            self._discard(child)
+            why = hello.get("error") or repr(hello)
+            raise ReaderUnavailable(
+                f"the C2PA reader cannot start: {why}; check the MEDIA_INGEST_TRUST_* "
+                "files with `media-ingest trust show` and `media-ingest trust refresh`"
+            )
+        child.ready = True
 
-    @staticmethod
-    def _kill(proc: subprocess.Popen[bytes]) -> None:
-        proc.kill()
-        proc.wait()
-        _close_pipes(proc)
+    def _parse(self, child: _Child, line: bytes) -> dict[str, Any]:
+        try:
+            doc = json.loads(line)
+        except (ValueError, RecursionError):
+            doc = None
+        if not isinstance(doc, dict):
+            self._discard(child)
+            raise ReaderUnavailable(f"the C2PA reader wrote a line that is not a JSON object: {line[:200]!r}")
+        return doc
+
+    def _discard(self, child: _Child) -> None:
+        child.kill()
+        if self._child is child:
+            self._child = None
+            self.restarts += 1
 
     def close(self) -> None:
         with self._lock:
-            if self._proc is not None:
-                _close_pipes(self._proc)  # EOF on stdin: the child's loop ends
+            child, self._child = self._child, None
+            if child is not None:
+                child.close_pipes()  # EOF on stdin: the child's loop ends
                 try:
-                    self._proc.wait(5)
+                    child.proc.wait(5)
                 except subprocess.TimeoutExpired:
-                    self._kill(self._proc)
-            self._proc = None
+                    child.kill()
 
     def __del__(self) -> None:
-        proc = getattr(self, "_proc", None)
-        if proc is not None and proc.poll() is None:
-            proc.kill()
+        child = getattr(self, "_child", None)
+        if child is not None and child.proc.poll() is None:
+            child.proc.kill()
 
 
-def _close_pipes(proc: subprocess.Popen[bytes]) -> None:
-    for pipe in (proc.stdin, proc.stdout):
-        if pipe is not None:
-            with contextlib.suppress(BrokenPipeError):
-                pipe.close()
+# --- the child ------------------------------------------------------------------------------------------------
 
 
-def _readline(stream: object, timeout: float) -> bytes | None:
-    """One line from the child, ``b""`` at EOF, None on timeout. Unbuffered pipe, so select sees every byte."""
-    fd = stream.fileno()  # type: ignore[attr-defined]
-    buf = bytearray()
-    with selectors.DefaultSelector() as selector:
-        selector.register(fd, selectors.EVENT_READ)
-        deadline = _now() + timeout
-        while True:
-            remaining = deadline - _now()
-            if remaining <= 0 or not selector.select(remaining):
-                return None
-            chunk = os.read(fd, 1 << 16)
-            if not chunk:
-                return b""
-            buf += chunk
-            if buf.endswith(b"\n"):
-                return bytes(buf)
+PR_SET_PDEATHSIG = 1
 
 
-def _now() -> float:
-    return time.monotonic()
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when its parent dies, so a killed worker leaves no reader behind."""
+    if not sys.platform.startswith("linux"):
+        return
+    parent = os.getppid()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
 
 
-def serve(trust: TrustFiles) -> None:
-    """The child's loop: a path per line in, a JSON report per line out, until stdin closes."""
-    from pipeline.credentials.reader import C2paCredentialReader
+def _limit_resources(memory_mb: int) -> None:
+    import resource
 
-    reader = C2paCredentialReader(trust)
-    out = sys.stdout.buffer
-    for line in sys.stdin.buffer:
-        path = Path(os.fsdecode(line.rstrip(b"\n")))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if memory_mb > 0:
+        limit = memory_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def _cpu_budget(seconds: int) -> None:
+    """Allow this process ``seconds`` more CPU from now: RLIMIT_CPU counts the process's whole life."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    used = int(usage.ru_utime + usage.ru_stime) + 1
+    _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    soft = used + seconds
+    if hard != resource.RLIM_INFINITY:
+        soft = min(soft, hard)
+    resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
+
+
+def _write(out: IO[bytes], doc: dict[str, Any]) -> None:
+    out.write(json.dumps(doc, separators=(",", ":")).encode() + b"\n")
+    out.flush()
+
+
+def serve(trust: TrustFiles, *, cpu_seconds: int, stdin: IO[bytes], stdout: IO[bytes]) -> None:
+    """The child's loop: a ready line, then one JSON answer per JSON request, until stdin closes."""
+    try:
+        from pipeline.credentials.reader import C2paCredentialReader
+
+        reader = C2paCredentialReader(trust)
+    except Exception as exc:  # noqa: BLE001 - bad trust files, a missing native library: say why, then stop
+        _write(stdout, {"ready": False, "error": f"{type(exc).__name__}: {exc}"[:2000]})
+        return
+    _write(stdout, {"ready": True})
+    for line in stdin:
+        request = json.loads(line)
+        _cpu_budget(cpu_seconds)
+        result: RawReport
         try:
-            result = reader.read_raw(path)
+            result = reader.read_raw(Path(request["path"]))
         except OSError as exc:
             result = raw("unreadable", f"cannot open the spooled file: {exc.strerror}")
-        out.write(json.dumps(result, separators=(",", ":")).encode() + b"\n")
-        out.flush()
+        except Exception as exc:  # noqa: BLE001 - a bug of ours, on this file: the parent records a failure
+            result = {"error": f"{type(exc).__name__}: {exc}"[:2000]}
+        _write(stdout, {**result, "id": request["id"]})
+
+
+def _main(argv: Sequence[str]) -> None:
+    parser = argparse.ArgumentParser(prog="python -m pipeline.credentials.isolated")
+    parser.add_argument("--anchors", type=Path)
+    parser.add_argument("--allowed", type=Path)
+    parser.add_argument("--config", type=Path)
+    parser.add_argument("--memory-mb", type=int, default=0)
+    parser.add_argument("--cpu-seconds", type=int, default=60)
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when the child stops
+    _die_with_parent()
+    _limit_resources(args.memory_mb)
+    serve(
+        TrustFiles(args.anchors, args.allowed, args.config),
+        cpu_seconds=args.cpu_seconds,
+        stdin=sys.stdin.buffer,
+        stdout=sys.stdout.buffer,
+    )
 
 
 if __name__ == "__main__":
-    anchors, allowed, config = (Path(a) if a else None for a in ([*sys.argv[1:4], "", "", ""])[:3])
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when the child stops
-    serve(TrustFiles(anchors, allowed, config))
+    _main(sys.argv[1:])

@@ -128,14 +128,15 @@ def _xmp_source_types(path: Path) -> list[str]:
     """IPTC DigitalSourceType from the XMP packet of an image Pillow can open (JPEG, PNG, WebP, TIFF, GIF).
 
     Pillow reads the packet without decoding pixels and parses it with defusedxml. Anything it cannot open simply
-    has no XMP signal.
+    has no XMP signal, including a header that claims more pixels than Pillow's decompression-bomb limit (it
+    refuses those in ``open``, before reading the packet).
     """
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as image:
             return xmp_source_types(image.getxmp())
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError):
         return []
 
 
