@@ -301,10 +301,10 @@ def test_empty_records_list_names_no_work():
     [
         ("", "notification is not JSON"),
         ("{not json", "notification is not JSON"),
-        (b"\xff\xfe", "notification is not JSON"),
-        ("42", "notification is a JSON int, expected an object"),
-        ('"Records"', "notification is a JSON str, expected an object"),
-        ("null", "notification is a JSON NoneType, expected an object"),
+        (b"\xff\xfe", "notification is not UTF-8 text"),
+        ("42", "notification is a JSON number, expected an object"),
+        ('"Records"', "notification is a JSON string, expected an object"),
+        ("null", "notification is a JSON null, expected an object"),
         ("{}", "not an S3/MinIO event notification"),
         ('{"Records": {"s3": {}}}', "not an S3/MinIO event notification"),
         ('{"source": "aws.s3", "detail-type": "Object Created"}', "not an S3/MinIO event notification"),
@@ -364,3 +364,235 @@ def test_record_sections_of_the_wrong_type_raise_bad_event(mangle):
     mangle(record)
     with pytest.raises(BadEvent):
         parse_notification(sqs_body(record))
+
+
+# --- Every parse error is a BadEvent with a reason (issue 9, item 4) -------------------------------------------------
+#
+# The intake records a BadEvent and goes on; any other exception would leave the message at the head of its Redis
+# list (or in its SQS round) for good. So the parser is bounded before it parses, and each field the pipeline uses
+# must have the type the stores write.
+
+
+def _with(field: str, value_json: str, record: dict[str, Any] | None = None) -> str:
+    """A one-record S3 notification whose ``s3.object`` (or top-level record) ``field`` is the raw JSON text."""
+    record = record or s3_record()
+    holder = record if field in ("eventName", "eventTime") else record["s3"]["object"]
+    if field == "bucket.name":
+        holder, field = record["s3"]["bucket"], "name"
+    holder[field] = "@@VALUE@@"
+    return sqs_body(record).replace('"@@VALUE@@"', value_json)
+
+
+DEEP = 100_000
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        # nesting: json.loads would raise RecursionError (not a ValueError) at this depth
+        ("[" * DEEP + "]" * DEEP, "notification nests more than 32 levels deep"),
+        ('{"a":' * DEEP + "1" + "}" * DEEP, "notification nests more than 32 levels deep"),
+        (_with("userMetadata", "[" * DEEP + "]" * DEEP), "notification nests more than 32 levels deep"),
+        (sns_envelope("[" * 40 + "]" * 40), "SNS message nests more than 32 levels deep"),
+        # numbers: int(inf) raised OverflowError
+        (_with("size", "1e999"), "size inf is not a whole number of bytes"),
+        (_with("size", "-1e999"), "size -inf is not a whole number of bytes"),
+        (_with("size", "12.5"), "size 12.5 is not a whole number of bytes"),
+        (_with("size", "-3"), "size -3 is negative"),
+        (_with("size", "NaN"), "notification uses NaN, which is not JSON"),
+        (_with("size", "Infinity"), "notification uses Infinity, which is not JSON"),
+        (_with("size", "1" + "0" * 5000), "notification is not JSON: Exceeds the limit"),
+        # size of the body
+        ("x" * (1024 * 1024 + 1), "notification is 1048577 characters, more than the 1048576 bytes"),
+        (b"x" * (1024 * 1024 + 1), "notification is 1048577 bytes, more than the 1048576 bytes"),
+        ('"' + "é" * (600 * 1024) + '"', "notification is 1228802 bytes, more than the 1048576 bytes"),
+        (sqs_body(s3_record()) + " " * (1024 * 1024), "more than the 1048576 bytes a notification may have"),
+        # encodings
+        (sqs_body(s3_record()).encode()[:-3] + b"\xff]}", "notification is not UTF-8 text (invalid start byte at"),
+        ("\ufeff" + sqs_body(s3_record()), "notification is not JSON: Unexpected UTF-8 BOM"),
+        (sqs_body(s3_record()) + "\ud800", "notification is not valid Unicode text (surrogates not allowed"),
+        (_with("key", '"photo\\ud800.jpg"'), "object key is not valid Unicode"),
+        (_with("key", '"photo%FF.jpg"'), "object key 'photo%FF.jpg' is not UTF-8 once URL-decoded"),
+        (_with("bucket.name", '"b\\udfff"'), "bucket name is not valid Unicode"),
+        # wrong types, where the old parser made a garbage reference with str()
+        (_with("key", '{"a": 1}'), "object key is a JSON object, expected a string"),
+        (_with("key", "42"), "object key is a JSON number, expected a string"),
+        (_with("bucket.name", "7"), "bucket name is a JSON number, expected a string"),
+        (_with("bucket.name", '["media"]'), "bucket name is a JSON array, expected a string"),
+        (_with("eventName", '["ObjectCreated:Put"]'), "eventName is a JSON array, expected a string"),
+        (_with("eTag", '{"md5": "x"}'), "eTag is a JSON object, expected a string"),
+        (_with("versionId", "3"), "versionId is a JSON number, expected a string"),
+        (_with("sequencer", "true"), "sequencer is a JSON boolean, expected a string"),
+        (_with("eventTime", "1764067266"), "eventTime is a JSON number, expected a string"),
+        (_with("size", "[6613]"), "size is a JSON array, expected a number"),
+        (_with("size", "true"), "size is a JSON boolean, expected a number"),
+        (_with("key", '""'), "lacks bucket name or object key"),
+        (_with("key", json.dumps("k" * 1025)), "object key is 1025 bytes, more than S3's 1024"),
+        (_with("bucket.name", json.dumps("b" * 256)), "bucket name is 256 characters, more than any bucket's 255"),
+    ],
+    ids=[
+        "deep-array",
+        "deep-object",
+        "deep-metadata",
+        "deep-sns-message",
+        "size-1e999",
+        "size-minus-1e999",
+        "size-fraction",
+        "size-negative",
+        "nan",
+        "infinity",
+        "size-5000-digits",
+        "huge-text",
+        "huge-bytes",
+        "huge-in-utf8",
+        "padded-record",
+        "bytes-not-utf8",
+        "utf8-bom",
+        "lone-surrogate-in-text",
+        "escaped-surrogate-key",
+        "key-not-utf8-decoded",
+        "surrogate-bucket",
+        "key-object",
+        "key-number",
+        "bucket-number",
+        "bucket-array",
+        "event-name-array",
+        "etag-object",
+        "version-number",
+        "sequencer-boolean",
+        "event-time-number",
+        "size-array",
+        "size-boolean",
+        "key-empty",
+        "key-too-long",
+        "bucket-too-long",
+    ],
+)
+def test_every_parse_error_is_a_bad_event_with_its_reason(body, reason):
+    with pytest.raises(BadEvent) as raised:
+        parse_notification(body)
+    assert reason in str(raised.value)
+
+
+def test_eventbridge_fields_of_the_wrong_type_are_bad_events():
+    for mangle, reason in [
+        (lambda d: d.update({"detail-type": 3}), "detail-type is a JSON number, expected a string"),
+        (lambda d: d["detail"].update(reason=["PutObject"]), "reason is a JSON array, expected a string"),
+        (lambda d: d["detail"]["object"].update(size=float("inf")), "size inf is not a whole number"),
+        (lambda d: d["detail"]["object"].update({"version-id": 1}), "version-id is a JSON number"),
+        (lambda d: d["detail"]["bucket"].update(name={"n": 1}), "bucket name is a JSON object"),
+    ]:
+        doc = eventbridge()
+        mangle(doc)
+        with pytest.raises(BadEvent, match=reason):
+            parse_notification(doc)
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting():
+    key = "[{" * 500 + ".jpg"
+    (ref,) = parse_notification(sqs_body(s3_record(key.replace("[", "%5B").replace("{", "%7B")))).refs
+    assert ref.key == key
+    body = sqs_body(s3_record("a.jpg")).replace('"eventVersion"', '"note": "' + "[" * 200 + '\\" ]]", "eventVersion"')
+    assert [r.key for r in parse_notification(body).refs] == ["a.jpg"]
+
+
+def test_a_notification_nested_to_the_limit_still_parses():
+    record = s3_record()
+    record["s3"]["object"]["userMetadata"] = json.loads("[" * 26 + "]" * 26)  # 32 levels with the envelope
+    assert parse_notification(sqs_body(record)).refs == (PHOTO,)
+
+
+def test_a_body_of_exactly_the_size_limit_is_parsed():
+    body = sqs_body(s3_record())
+    body = body[:-1] + ', "pad": "' + "x" * (1024 * 1024 - len(body) - 11) + '"}'
+    assert len(body.encode()) == 1024 * 1024
+    assert parse_notification(body).refs == (PHOTO,)
+
+
+def test_integral_sizes_of_other_shapes_are_accepted():
+    for value, size in [("6613.0", 6613), ('"6613"', 6613), ("0", 0), ('"unknown"', None), ("null", None)]:
+        (ref,) = parse_notification(_with("size", value)).refs
+        assert ref.size == size, value
+
+
+# Every leaf of real-shaped notifications replaced by every kind of hostile JSON value: the parser either returns or
+# raises BadEvent, nothing else (a RecursionError, OverflowError, TypeError or UnicodeError would stall an intake).
+HOSTILE = ["null", "true", "0", "-1", "1e999", "-1e999", "1.5", '""', '"null"', "[]", "{}", '[{"a": []}]',
+           '"%FF%FE"', '"\\ud800"', json.dumps("k" * 2000), "[" * 40 + "]" * 40, "1" + "0" * 400]  # fmt: skip
+
+
+def _leaves(doc: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    if isinstance(doc, dict):
+        return [path] + [p for k, v in doc.items() for p in _leaves(v, (*path, k))]
+    if isinstance(doc, list):
+        return [path] + [p for i, v in enumerate(doc) for p in _leaves(v, (*path, i))]
+    return [path]
+
+
+def _replaced(doc: Any, path: tuple[Any, ...], value_json: str) -> str:
+    doc = copy.deepcopy(doc)
+    if not path:
+        return value_json
+    holder = doc
+    for step in path[:-1]:
+        holder = holder[step]
+    holder[path[-1]] = "@@VALUE@@"
+    return json.dumps(doc).replace('"@@VALUE@@"', value_json)
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        json.loads(sqs_body(s3_record(version_id="v1"))),
+        eventbridge(),
+        TEST_EVENT,
+        [{"Event": [s3_record(event_name="s3:ObjectCreated:Put", source="minio:s3")], "EventTime": "t"}],
+        json.loads(sns_envelope(sqs_body(s3_record()))),
+    ],
+    ids=["s3", "eventbridge", "test-event", "minio-access", "sns"],
+)
+def test_no_hostile_value_anywhere_raises_anything_but_bad_event(doc):
+    outcomes = {"parsed": 0, "bad": 0}
+    for path in _leaves(doc):
+        for value in HOSTILE:
+            try:
+                parse_notification(_replaced(doc, path, value))
+                outcomes["parsed"] += 1
+            except BadEvent as exc:
+                assert str(exc), (path, value)
+                outcomes["bad"] += 1
+    assert outcomes["parsed"] and outcomes["bad"]
+
+
+# --- The bucket allow-list (MEDIA_INGEST_BUCKETS, issue 9, item 8) --------------------------------------------------
+
+
+def test_bucket_allow_list():
+    from pipeline.events import BucketAllowList
+
+    anything = BucketAllowList.parse(None)
+    assert anything.allows_any and anything.allows("whatever") and BucketAllowList.parse(" ") == anything
+    listed = BucketAllowList.parse(" media-uploads, avatars ")
+    assert listed.buckets == frozenset({"media-uploads", "avatars"})
+    assert listed.allows("avatars") and not listed.allows("Avatars") and not listed.allows("backups")
+    assert listed.refusal("backups") == (
+        "bucket 'backups' is not in MEDIA_INGEST_BUCKETS (avatars, media-uploads): not read; add it there to label "
+        "its objects"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("a,,b", "an empty bucket name between commas"),
+        ("a,", "an empty bucket name between commas"),
+        ("my bucket", "'my bucket' is not a bucket name"),
+        ("s3://media", "'s3://media' is not a bucket name"),
+        ("b" * 256, "is not a bucket name"),
+    ],
+)
+def test_a_malformed_allow_list_is_refused(value, reason):
+    from pipeline.events import BucketAllowList
+
+    with pytest.raises(ValueError, match=reason):
+        BucketAllowList.parse(value)
