@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,12 +43,15 @@ def reader_limits(settings: Settings) -> ReaderLimits:
     return ReaderLimits(timeout=settings.reader_timeout, memory_mb=settings.reader_memory_mb)
 
 
-def build_runtime(settings: Settings) -> Runtime:
+def build_runtime(settings: Settings, *, on_reader_restart: Callable[[str], None] | None = None) -> Runtime:
+    """``on_reader_restart(reason)`` is called each time the reader child is replaced (the worker counts it)."""
     client = connect(settings.redis_url)
     prefix = settings.key_prefix
     services = Services(
         store=S3ObjectStore(make_s3_client(settings.s3_endpoint_url)),
-        reader=IsolatedCredentialReader(trust_files(settings), limits=reader_limits(settings)),
+        reader=IsolatedCredentialReader(
+            trust_files(settings), limits=reader_limits(settings), on_restart=on_reader_restart
+        ),
         sink=RedisLabelSink(
             client,
             settings.label_stream,

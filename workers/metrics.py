@@ -38,6 +38,13 @@ STAGE_SECONDS = Histogram(
     ["stage"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
+READER_RESTARTS = Counter(
+    "media_ingest_reader_restarts_total",
+    "C2PA reader children replaced, by reason: crash, timeout, cpu_limit, interrupted (soft time limit), "
+    "start_failed / start_exit / start_timeout (bad trust files: a crash loop), mismatch, bad_line, oversized_answer, "
+    "died_idle.",
+    ["reason"],
+)
 INTAKE_TASKS = Counter("media_ingest_intake_tasks_total", "Tasks enqueued by an intake bridge.", ["source"])
 GROUP_OBJECTS = Histogram(
     "media_ingest_group_objects",

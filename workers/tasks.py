@@ -27,7 +27,7 @@ from pipeline.process import label_object
 from pipeline.spool import sweep_stale
 from pipeline.wiring import Runtime, build_runtime
 from workers.app import app, settings
-from workers.metrics import FAILURES, GROUP_HANDOFFS, GROUP_OBJECTS, OBJECTS, STAGE_SECONDS
+from workers.metrics import FAILURES, GROUP_HANDOFFS, GROUP_OBJECTS, OBJECTS, READER_RESTARTS, STAGE_SECONDS
 
 log = structlog.get_logger("media_ingest.task")
 
@@ -44,7 +44,9 @@ def runtime() -> Runtime:
     then has its own C2PA reader child, whose pipe carries one request at a time."""
     current: Runtime | None = getattr(_local, "runtime", None)
     if current is None:
-        current = _local.runtime = build_runtime(settings)
+        current = _local.runtime = build_runtime(
+            settings, on_reader_restart=lambda reason: READER_RESTARTS.labels(reason).inc()
+        )
     return current
 
 

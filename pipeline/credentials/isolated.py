@@ -40,15 +40,19 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
+
+import structlog
 
 from pipeline.credentials.raw import RawReport, raw, report_from_raw
 from pipeline.credentials.trust import TrustFiles
 from pipeline.errors import ReaderFault, ReaderUnavailable
 from pipeline.interfaces import CredentialReport
+
+log = structlog.get_logger("media_ingest.reader")
 
 MAX_ANSWER_BYTES = 8 * 1024 * 1024
 """The largest answer the parent reads for one file. The biggest manifest store in the conformance corpus is
@@ -176,6 +180,7 @@ class IsolatedCredentialReader:
         command: Sequence[str] | None = None,
         max_answer_bytes: int = MAX_ANSWER_BYTES,
         startup_timeout: float = STARTUP_TIMEOUT,
+        on_restart: Callable[[str], None] | None = None,
     ) -> None:
         self._limits = limits or ReaderLimits(timeout=timeout)
         self._command = list(
@@ -187,8 +192,10 @@ class IsolatedCredentialReader:
         self._child: _Child | None = None
         self._lock = threading.Lock()
         self._next_id = 0
+        self._on_restart = on_restart
         self.restarts = 0
-        """Children replaced after a crash, hang, interruption or mismatch (a metric: a crash loop shows here)."""
+        """Children replaced after a crash, hang, interruption or mismatch; each is logged (``reader.restarted``)
+        and counted through ``on_restart(reason)`` (the worker's ``media_ingest_reader_restarts_total``)."""
 
     def read(self, path: Path) -> CredentialReport:
         with self._lock:  # one request at a time per child: threads of one process take turns
@@ -213,7 +220,7 @@ class IsolatedCredentialReader:
         if self._child is None or self._child.proc.poll() is not None:
             if self._child is not None:
                 self._child.close_pipes()
-                self.restarts += 1
+                self._restarted("died_idle")
             self._child = _Child(self._command)
         return self._child
 
@@ -230,7 +237,7 @@ class IsolatedCredentialReader:
                 self._await_ready(child)
             line = child.readline(self._limits.timeout, self._max_answer)
         except _TooLong:
-            self._discard(child)
+            self._discard(child, "oversized_answer")
             return CredentialReport(
                 "unreadable",
                 reason=f"the reader's answer for this file exceeds {self._max_answer} bytes (an oversized manifest)",
@@ -238,22 +245,23 @@ class IsolatedCredentialReader:
         except BaseException:
             # The soft time limit, a signal, a bug: the child may still be working on this request, and its answer
             # must never reach the next read. Kill it; the next read starts a fresh one.
-            self._discard(child)
+            self._discard(child, "interrupted")
             raise
         if line is None:
-            self._discard(child)
+            self._discard(child, "timeout")
             raise _Unanswered(f"no answer within {self._limits.timeout:g}s")
         if not line:
             how = child.exit_description()
-            self._discard(child)
-            if how == "signal SIGXCPU":
+            over_cpu = how == "signal SIGXCPU"
+            self._discard(child, "cpu_limit" if over_cpu else "crash")
+            if over_cpu:
                 return CredentialReport(
                     "unreadable", reason=f"reading used more than {self._limits.cpu()}s of CPU; reader stopped"
                 )
             raise _Unanswered(f"the reader crashed: {how}")
         answer = self._parse(child, line)
         if answer.get("id") != request_id:
-            self._discard(child)
+            self._discard(child, "mismatch")
             raise _Unanswered(f"answer for request {answer.get('id')!r}, expected {request_id}", mismatch=True)
         if "error" in answer:
             raise ReaderFault(f"the C2PA reader raised an unexpected error on this file: {answer['error']}")
@@ -265,18 +273,18 @@ class IsolatedCredentialReader:
         except _TooLong:
             line = b"{}"
         if line is None:
-            self._discard(child)
+            self._discard(child, "start_timeout")
             raise ReaderUnavailable(f"the C2PA reader did not start within {self._startup_timeout:g}s")
         if not line:
             how = child.exit_description()
-            self._discard(child)
+            self._discard(child, "start_exit")
             raise ReaderUnavailable(
                 f"the C2PA reader exited before it was ready ({how}); see the worker's stderr, and check the "
                 "MEDIA_INGEST_TRUST_* files with `media-ingest trust show`"
             )
         hello = self._parse(child, line)
         if hello.get("ready") is not True:
-            self._discard(child)
+            self._discard(child, "start_failed")
             why = hello.get("error") or repr(hello)
             raise ReaderUnavailable(
                 f"the C2PA reader cannot start: {why}; check the MEDIA_INGEST_TRUST_* "
@@ -290,15 +298,21 @@ class IsolatedCredentialReader:
         except (ValueError, RecursionError):
             doc = None
         if not isinstance(doc, dict):
-            self._discard(child)
+            self._discard(child, "bad_line")
             raise ReaderUnavailable(f"the C2PA reader wrote a line that is not a JSON object: {line[:200]!r}")
         return doc
 
-    def _discard(self, child: _Child) -> None:
+    def _discard(self, child: _Child, reason: str) -> None:
         child.kill()
         if self._child is child:
             self._child = None
-            self.restarts += 1
+            self._restarted(reason)
+
+    def _restarted(self, reason: str) -> None:
+        self.restarts += 1
+        log.warning("reader.restarted", reason=reason, restarts=self.restarts)
+        if self._on_restart is not None:
+            self._on_restart(reason)
 
     def close(self) -> None:
         with self._lock:

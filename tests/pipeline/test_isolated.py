@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog.testing
 
 from pipeline.credentials.isolated import IsolatedCredentialReader, ReaderLimits
 from pipeline.credentials.trust import TrustFiles
@@ -114,6 +115,24 @@ def test_a_file_that_hangs_twice_is_unreadable_and_the_next_read_works(
     )
     assert reader.read(ok).reason == "ok.jpg"
     assert reader.restarts == 2
+
+
+def test_every_replaced_child_is_logged_and_counted_with_its_reason(tmp_path: Path) -> None:
+    reasons: list[str] = []
+    reader = stand_in(on_restart=reasons.append)
+    try:
+        hang, crash, ok = touch(tmp_path, "a.hang1", "b.crash1", "ok.jpg")
+        with structlog.testing.capture_logs() as logs:
+            reader.read(hang)
+            reader.read(crash)
+            reader.read(ok)
+    finally:
+        reader.close()
+    assert reasons == ["timeout", "crash"]
+    assert [(e["event"], e["reason"], e["restarts"]) for e in logs if e["event"] == "reader.restarted"] == [
+        ("reader.restarted", "timeout", 1),
+        ("reader.restarted", "crash", 2),
+    ]
 
 
 def test_a_file_that_crashes_twice_is_unreadable_with_the_signal(
