@@ -46,6 +46,9 @@ class Settings:
     """Where ``trust refresh`` downloads the EKU config from."""
     trust_cache_dir: Path | None = None
     """Directory ``trust refresh`` writes anchors.pem / allowed.pem / store.cfg into."""
+    trust_allow_loopback_http: bool = False
+    """For tests and a local mirror only: let the ``TRUST_*_URL`` be ``http://`` to a loopback host. Otherwise
+    trust lists are downloaded over ``https://`` only (whoever can swap the list decides what is ``trusted``)."""
     policy_file: Path = DEFAULT_POLICY
     """TOML label policy; see docs/labels.md."""
     max_object_bytes: int = 2 * 1024**3
@@ -164,11 +167,12 @@ def _convert(name: str, raw: str, annotation: str) -> object:
 _FIELDS = {f.name: str(f.type) for f in dataclasses.fields(Settings) if f.name != "configured"}
 
 
-def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+def load_settings(environ: Mapping[str, str] | None = None, *, check_trust: bool = True) -> Settings:
     """Build :class:`Settings` from ``MEDIA_INGEST_*`` variables (``os.environ`` by default).
 
     Raises :class:`SettingsError` for an unknown ``MEDIA_INGEST_`` variable (a typo would otherwise be ignored
-    silently) and for a value that does not parse.
+    silently) and for a value that does not parse. ``check_trust=False`` skips loading the trust files, for
+    ``media-ingest trust refresh``, which must be able to replace files that no longer load.
     """
     env = os.environ if environ is None else environ
     values: dict[str, object] = {}
@@ -182,6 +186,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         values[name] = _convert(name, raw, _FIELDS[name])
     settings = Settings(**values, configured=frozenset(values))  # type: ignore[arg-type]
     _check(settings)
+    if check_trust:
+        _check_trust_files(settings)
     return settings
 
 
@@ -200,6 +206,51 @@ def _check_trust_files(settings: Settings) -> None:
             check_trust_config(settings.trust_config.read_text())
         except (ValueError, UnicodeDecodeError) as exc:
             raise SettingsError(f"{PREFIX}TRUST_CONFIG={settings.trust_config}: {exc}") from None
+    _check_trust_with_c2pa(settings)
+
+
+def _check_trust_with_c2pa(settings: Settings) -> None:
+    """Build c2pa's Context from the trust files (in a short child; this process never loads c2pa): a file that
+    parses as PEM but that c2pa refuses would make every reader child exit at start."""
+    from pipeline.credentials.trust import TrustFiles, UnloadableTrust, check_with_c2pa
+
+    trust = TrustFiles(settings.trust_anchors, settings.trust_allowed, settings.trust_config)
+    if not any(trust.args()):
+        return
+    try:
+        check_with_c2pa(trust)
+    except UnloadableTrust as exc:
+        named = [
+            f"{PREFIX}{var}={path}"
+            for var, path in (
+                ("TRUST_ANCHORS", settings.trust_anchors),
+                ("TRUST_ALLOWED", settings.trust_allowed),
+                ("TRUST_CONFIG", settings.trust_config),
+            )
+            if path and (exc.path is None or path == exc.path)
+        ]
+        raise SettingsError(
+            f"{', '.join(named)}: {exc.message}; run `media-ingest trust refresh` or point it at a good copy "
+            "(docs/operations.md, 'Trust lists')"
+        ) from None
+
+
+def _check_trust_urls(settings: Settings) -> None:
+    from pipeline.credentials.trust import check_trust_url
+
+    for var, url in (
+        ("TRUST_ANCHORS_URL", settings.trust_anchors_url),
+        ("TRUST_ALLOWED_URL", settings.trust_allowed_url),
+        ("TRUST_CONFIG_URL", settings.trust_config_url),
+    ):
+        if url:
+            try:
+                check_trust_url(url, allow_loopback_http=settings.trust_allow_loopback_http)
+            except ValueError as exc:
+                raise SettingsError(
+                    f"{PREFIX}{var}: {exc}; use an https:// URL ({PREFIX}TRUST_ALLOW_LOOPBACK_HTTP=true allows "
+                    "http://127.0.0.1 for tests)"
+                ) from None
 
 
 def _check(settings: Settings) -> None:
@@ -231,7 +282,7 @@ def _check(settings: Settings) -> None:
         raise SettingsError(f"{PREFIX}LOG_LEVEL={settings.log_level!r}: expected DEBUG, INFO, WARNING or ERROR")
     if not settings.policy_file.is_file():
         raise SettingsError(f"{PREFIX}POLICY_FILE={settings.policy_file}: no such file")
-    _check_trust_files(settings)
+    _check_trust_urls(settings)
     from pipeline.policy import PolicyError, load_policy  # the policy module imports nothing from here
 
     try:

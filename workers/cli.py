@@ -21,7 +21,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        settings = load_settings()
+        # `trust refresh` is how a trust file that no longer loads gets replaced: it must start regardless.
+        repairing_trust = args.command == "trust" and getattr(args, "trust_command", None) == "refresh"
+        settings = load_settings(check_trust=not repairing_trust)
     except SettingsError as exc:
         print(f"media-ingest: configuration error: {exc}", file=sys.stderr)
         return 2
@@ -123,6 +125,11 @@ def _parser() -> argparse.ArgumentParser:
     q.set_defaults(handler=_trust_show)
     q = tsub.add_parser("refresh", help="download MEDIA_INGEST_TRUST_*_URL into the trust cache, atomically")
     q.add_argument("--dest", type=Path, help="directory to write into (default: MEDIA_INGEST_TRUST_CACHE_DIR)")
+    q.add_argument(
+        "--allow-drop",
+        action="store_true",
+        help="accept a list with fewer than half the certificates of the copy it replaces",
+    )
     q.add_argument("--json", action="store_true")
     q.set_defaults(handler=_trust_refresh)
 
@@ -582,7 +589,7 @@ def _trust_refresh(args: argparse.Namespace, settings: Settings) -> int:
         return _usage_error(
             ValueError("nothing to refresh: set MEDIA_INGEST_TRUST_ANCHORS_URL, _ALLOWED_URL or _CONFIG_URL")
         )
-    results = refresh(settings, dest)
+    results = refresh(settings, dest, allow_drop=args.allow_drop)
     for result in results:
         print(
             json.dumps(result.__dict__)

@@ -150,3 +150,42 @@ def _format_hint(stream: BinaryIO) -> str | None:
     if text.startswith((b"<?xml", b"<svg", b"<!DOCTYPE svg")) and b"<svg" in head:
         return "image/svg+xml"
     return None
+
+
+def check_trust(trust: TrustFiles) -> None:
+    """Build the Context a reader builds from ``trust``; raise UnloadableTrust naming the file c2pa refuses.
+
+    A bundle that parses as PEM can still be one c2pa cannot load (a byte-order mark, an indented block, an empty
+    anchors file), and then every reader child exits at start. ``media-ingest trust refresh`` and the start-up
+    settings check run this in a short child (:func:`pipeline.credentials.trust.check_with_c2pa`).
+    """
+    from pipeline.credentials.trust import UnloadableTrust
+
+    try:
+        c2pa.Context.from_dict(c2pa_settings(trust))
+    except (OSError, ValueError, c2pa.C2paError) as exc:
+        for path, alone in (
+            (trust.anchors, TrustFiles(anchors=trust.anchors)),
+            (trust.allowed, TrustFiles(allowed=trust.allowed)),
+            (trust.config, TrustFiles(config=trust.config)),
+        ):
+            if path is None:
+                continue
+            try:
+                c2pa.Context.from_dict(c2pa_settings(alone))
+            except (OSError, ValueError, c2pa.C2paError) as alone_exc:
+                raise UnloadableTrust(path, f"c2pa cannot load it ({alone_exc})") from None
+        raise UnloadableTrust(None, f"c2pa cannot load these trust files together ({exc})") from None
+
+
+def check_trust_main(argv: list[str]) -> int:
+    """The check child: ANCHORS ALLOWED CONFIG (empty for unset) in, exit 0 or one JSON line ``{file, error}``."""
+    from pipeline.credentials.trust import UnloadableTrust
+
+    anchors, allowed, config = (Path(a) if a else None for a in [*argv, "", "", ""][:3])
+    try:
+        check_trust(TrustFiles(anchors, allowed, config))
+    except UnloadableTrust as exc:
+        print(json.dumps({"file": str(exc.path) if exc.path else None, "error": exc.message}), flush=True)
+        return 1
+    return 0
