@@ -253,7 +253,55 @@ def _check_trust_urls(settings: Settings) -> None:
                 ) from None
 
 
+_MINIMUMS: dict[str, tuple[int, str]] = {
+    "label_stream_maxlen": (
+        1000,
+        "the stream is trimmed to about this many records, so a smaller cap drops records before consumers read them",
+    ),
+    "done_ttl_seconds": (
+        3600,
+        "the exactly-once guard must outlast an object's retries and redeliveries, or a "
+        "rerun publishes a second record",
+    ),
+    "failure_max_entries": (
+        100,
+        "the failure store keeps this many entries; fewer would drop failures before an operator sees them",
+    ),
+    "failure_max_age_seconds": (
+        3600,
+        "failures are trimmed after this age; less would drop them before an operator sees them",
+    ),
+    "max_object_bytes": (
+        1024,
+        "larger objects get an unknown/unreadable record without being read, so a smaller "
+        "limit labels nearly everything unknown",
+    ),
+    "task_retry_backoff_max": (1, "0 retries a transient fault at once, so a passing outage uses up every retry"),
+    "task_time_limit": (31, "the soft limit is 30 s less and must leave at least 1 s"),
+    "worker_prefetch_multiplier": (1, "Celery reads 0 as no limit: one worker would reserve the whole queue"),
+    "sqs_visibility_timeout": (1, "0 hands a message to every receiver while its tasks are being enqueued"),
+}
+"""Minimum of each numeric setting where 0 (or a small value) breaks the pipeline, and why (the error says it)."""
+_MAXIMUMS: dict[str, tuple[int, str]] = {
+    "sqs_wait_seconds": (20, "SQS long-polls for at most 20 seconds"),
+    "sqs_visibility_timeout": (43200, "SQS allows at most 12 hours"),
+    "metrics_port": (65535, "the highest TCP port"),
+}
+
+
+def _check_bounds(settings: Settings) -> None:
+    for name, (least, why) in _MINIMUMS.items():
+        value = getattr(settings, name)
+        if value is not None and value < least:
+            raise SettingsError(f"{PREFIX}{name.upper()} ({value}) must be at least {least}: {why}")
+    for name, (most, why) in _MAXIMUMS.items():
+        value = getattr(settings, name)
+        if value is not None and value > most:
+            raise SettingsError(f"{PREFIX}{name.upper()} ({value}) must be at most {most}: {why}")
+
+
 def _check(settings: Settings) -> None:
+    _check_bounds(settings)
     if not settings.redis_url.startswith(("redis://", "rediss://", "unix://")):
         raise SettingsError(
             f"{PREFIX}REDIS_URL={settings.redis_url!r}: expected redis://host:port/db, rediss:// or unix://"

@@ -132,7 +132,7 @@ def test_missing_policy_file_is_named(tmp_path):
         ({"MEDIA_INGEST_READER_TIMEOUT": "270"}, r"MEDIA_INGEST_READER_TIMEOUT \(270\) must be below"),
         (
             {"MEDIA_INGEST_TASK_TIME_LIMIT": "90", "MEDIA_INGEST_READER_TIMEOUT": "60"},
-            r"must be below MEDIA_INGEST_TASK_TIME_LIMIT - 30 \(60\)",
+            r"must be below half of MEDIA_INGEST_TASK_TIME_LIMIT - 30 \(30\)",  # a timed-out read is tried twice
         ),
         ({"MEDIA_INGEST_READER_TIMEOUT": "0"}, "MEDIA_INGEST_READER_TIMEOUT must be at least 1 second"),
         ({"MEDIA_INGEST_LOG_FORMAT": "xml"}, "MEDIA_INGEST_LOG_FORMAT='xml': expected auto, json or console"),
@@ -258,3 +258,55 @@ def test_boolean_settings_are_parsed(raw, expected):
 def test_bad_boolean_is_named():
     with pytest.raises(SettingsError, match="MEDIA_INGEST_INTAKE_SKIP_ECHOES='maybe': expected one of true/false"):
         load_settings({"MEDIA_INGEST_INTAKE_SKIP_ECHOES": "maybe"})
+
+
+@pytest.mark.parametrize(
+    ("var", "value", "least"),
+    [
+        ("MEDIA_INGEST_DONE_TTL_SECONDS", "0", 3600),  # SET EX 0: every publish would raise a raw Redis error
+        ("MEDIA_INGEST_FAILURE_MAX_ENTRIES", "0", 100),  # every failure trimmed as it is recorded
+        ("MEDIA_INGEST_LABEL_STREAM_MAXLEN", "0", 1000),  # records trimmed before consumers read them
+        ("MEDIA_INGEST_FAILURE_MAX_AGE_SECONDS", "0", 3600),
+        ("MEDIA_INGEST_MAX_OBJECT_BYTES", "0", 1024),  # everything would be labelled unknown unread
+        ("MEDIA_INGEST_TASK_RETRY_BACKOFF_MAX", "0", 1),
+        ("MEDIA_INGEST_TASK_TIME_LIMIT", "0", 31),  # a soft limit of 1 s on every task
+        ("MEDIA_INGEST_WORKER_PREFETCH_MULTIPLIER", "0", 1),  # Celery: 0 is no prefetch limit
+        ("MEDIA_INGEST_SQS_VISIBILITY_TIMEOUT", "0", 1),
+    ],
+)
+def test_values_that_break_the_pipeline_are_refused_with_their_minimum(var, value, least):
+    with pytest.raises(SettingsError) as info:
+        load_settings({var: value})
+    message = str(info.value)
+    assert message.startswith(f"{var} ({value}) must be at least {least}: "), message
+    assert len(message.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("var", "value", "most"),
+    [
+        ("MEDIA_INGEST_SQS_WAIT_SECONDS", "21", 20),
+        ("MEDIA_INGEST_SQS_VISIBILITY_TIMEOUT", "43201", 43200),
+        ("MEDIA_INGEST_METRICS_PORT", "65536", 65535),
+    ],
+)
+def test_values_above_what_the_service_allows_are_refused(var, value, most):
+    with pytest.raises(SettingsError, match=rf"^{var} \({value}\) must be at most {most}: "):
+        load_settings({var: value})
+
+
+@pytest.mark.parametrize(
+    ("var", "value"),
+    [
+        ("MEDIA_INGEST_DONE_TTL_SECONDS", "3600"),
+        ("MEDIA_INGEST_FAILURE_MAX_ENTRIES", "100"),
+        ("MEDIA_INGEST_LABEL_STREAM_MAXLEN", "1000"),
+        ("MEDIA_INGEST_TASK_MAX_RETRIES", "0"),  # no retries is a choice, not a break
+        ("MEDIA_INGEST_INTAKE_LINGER_MS", "0"),
+        ("MEDIA_INGEST_TASK_GROUP_MAX_BYTES", "0"),
+        ("MEDIA_INGEST_METRICS_PORT", "0"),
+        ("MEDIA_INGEST_SQS_WAIT_SECONDS", "0"),
+    ],
+)
+def test_the_minimums_themselves_and_zeros_that_mean_off_are_accepted(var, value):
+    load_settings({var: value})
