@@ -10,20 +10,32 @@ Key layout (all under ``Settings.key_prefix``, default ``media-ingest``; the lab
 * ``{p}:failures`` — hash identity -> JSON entry; ``{p}:failures:index`` — sorted set identity -> last time.
 * ``{p}:batch:{id}`` — hash of counters (queued, labelled, already_labelled, duplicate, replaced, skipped, failed)
   and descriptive fields (kind, parents, reason, who).
-* ``{p}:audit`` — stream of operator actions (replay, purge-failures, backfill); ``{p}:replay-lock:{scope}``.
+* ``{p}:audit`` — stream of operator actions (replay, purge-failures, backfill).
+* ``{p}:ops-locks`` — hash scope -> JSON holder (owner token, who, action, expiry by the Redis clock): the operator
+  actions that run, one per bucket/prefix scope; overlapping scopes exclude each other (:class:`RedisScopeLocks`).
+
+Times that decide what is kept or redelivered (failure-store retention, lock expiry) come from the Redis server's
+clock (``TIME``), never this host's: a host whose clock runs ahead must not trim or take over what others hold.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import secrets
+import socket
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
+from types import TracebackType
 from typing import Any, cast
 
 import redis
 import redis.exceptions
+import structlog
 
 from pipeline.errors import StateUnavailable
 from pipeline.interfaces import FailureEntry
@@ -68,6 +80,13 @@ def translated(what: str) -> Iterator[None]:
         raise StateUnavailable(f"{what}: Redis cannot take writes now ({exc}); check its memory and role") from exc
 
 
+def server_time(client: redis.Redis) -> float:
+    """The Redis server's clock (``TIME``) as Unix time: the one clock every host sharing this Redis agrees on."""
+    with translated("read the Redis clock"):
+        seconds, micros = client.time()
+    return seconds + micros / 1_000_000
+
+
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
@@ -109,7 +128,11 @@ class RedisLabelSink:
 
 
 class RedisFailureSink:
-    """:class:`pipeline.interfaces.FailureSink`: one entry per object version, bounded in count and age."""
+    """:class:`pipeline.interfaces.FailureSink`: one entry per object version, bounded in count and age.
+
+    Entry times (``first_at``, ``last_at``) and the age limit go by the Redis clock: a worker whose own clock runs
+    a month ahead would otherwise trim every entry the others recorded.
+    """
 
     def __init__(self, client: redis.Redis, *, prefix: str, max_entries: int, max_age: int) -> None:
         self._redis = client
@@ -120,7 +143,7 @@ class RedisFailureSink:
 
     def record(self, entry: FailureEntry) -> None:
         identity = "\0".join((entry.bucket, entry.key, entry.version_id or "null", entry.etag or ""))
-        now = time.time()
+        now = server_time(self._redis)
         with translated("record failure"):
             previous = self._redis.hget(self._hash, identity)
             first = json.loads(previous)["first_at"] if previous else now
@@ -260,3 +283,220 @@ class RedisBatchCounters:
         with translated(f"read batch {batch_id}"):
             raw = self._redis.hgetall(f"{self._prefix}:batch:{batch_id}")
         return {_text(k): _text(v) for k, v in raw.items()}
+
+
+# Operator locks: one hash, field = scope name, value = JSON holder with its owner token and expiry (ms, Redis clock).
+# Acquiring drops expired holders and refuses while a live one overlaps (same bucket, or either is every bucket, and
+# one prefix is a prefix of the other); all in one script, so two operators can never both pass the check.
+_LOCK_ACQUIRE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ttl = tonumber(ARGV[5])
+local bucket, prefix = ARGV[2], ARGV[3]
+local held = redis.call('HGETALL', KEYS[1])
+for i = 1, #held, 2 do
+  local other = cjson.decode(held[i + 1])
+  if tonumber(other.expires_ms) <= now then
+    redis.call('HDEL', KEYS[1], held[i])
+  elseif (other.bucket == '' or bucket == '' or other.bucket == bucket)
+      and (string.sub(other.prefix, 1, #prefix) == prefix or string.sub(prefix, 1, #other.prefix) == other.prefix) then
+    return {0, held[i + 1]}
+  end
+end
+local mine = cjson.decode(ARGV[4])
+mine.expires_ms = now + ttl
+mine.at = tonumber(t[1])
+redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(mine))
+if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
+return {1, ''}
+"""
+
+# Extend the expiry only while the holder is still ours (a holder that expired and was taken over is gone or has
+# another token; one that expired with nobody taking over is still ours: no overlapping action ran meanwhile).
+_LOCK_RENEW = """
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return 0 end
+local mine = cjson.decode(raw)
+if mine.token ~= ARGV[2] then return 0 end
+local t = redis.call('TIME')
+local ttl = tonumber(ARGV[3])
+mine.expires_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + ttl
+redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(mine))
+if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
+return 1
+"""
+
+# Compare-and-delete: an owner whose lock expired and was taken over must not delete the new owner's.
+_LOCK_RELEASE = """
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if raw and cjson.decode(raw).token == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1]) end
+return 0
+"""
+
+_log = structlog.get_logger("media_ingest.ops")
+
+
+@dataclass(frozen=True)
+class LockScope:
+    """What an operator action touches: a bucket (``""``: every bucket) and a key prefix (``""``: every key).
+
+    Two scopes overlap when they can name the same object: same bucket (or either is every bucket) and one prefix
+    is a prefix of the other. ``s3://b/p`` and ``s3://b/p/x`` overlap; ``s3://b/p/x`` and ``s3://b/p/y`` do not;
+    (plain string prefixes, as S3 lists them: ``s3://b/p`` also overlaps ``s3://b/photos``).
+    """
+
+    bucket: str = ""
+    prefix: str = ""
+
+    def name(self) -> str:
+        if self.bucket:
+            return f"s3://{self.bucket}/{self.prefix}"
+        return f"every bucket, keys under {self.prefix!r}" if self.prefix else "every bucket"
+
+    def overlaps(self, other: LockScope) -> bool:
+        """The rule the acquire script applies (kept here for readers and tests)."""
+        buckets = not self.bucket or not other.bucket or self.bucket == other.bucket
+        return buckets and (self.prefix.startswith(other.prefix) or other.prefix.startswith(self.prefix))
+
+
+class ScopeLocked(RuntimeError):
+    """Another operator action holds an overlapping scope; ``holder`` says who, what and since when."""
+
+    def __init__(self, scope: LockScope, holder: dict[str, Any]) -> None:
+        self.scope = scope
+        self.holder = holder
+        since = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(float(holder.get("at", 0))))
+        super().__init__(
+            f"a {holder.get('action')} of {holder.get('scope')} is running (started by {holder.get('who')} on "
+            f"{holder.get('host')}, pid {holder.get('pid')}, at {since}) and overlaps {scope.name()}; wait for it "
+            "to finish, or choose a scope where neither prefix contains the other"
+        )
+
+
+class LockLost(RuntimeError):
+    """The lock expired (the process stalled longer than its TTL) and may be held by another action now."""
+
+
+class HeldLock:
+    """A lock this process holds; renewed by a thread while the ``with`` block runs, released (if still ours) after.
+
+    Call :meth:`check` before each item of work: it renews, and raises :class:`LockLost` when the lock is no
+    longer ours (this process stalled past the TTL, and another action took the scope).
+    """
+
+    def __init__(self, locks: RedisScopeLocks, scope: LockScope, token: str) -> None:
+        self._locks = locks
+        self.scope = scope
+        self.token = token
+        self._lost = False
+        self._mutex = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def renew(self) -> bool:
+        """Extend the TTL if the lock is still ours; False (and lost for good) otherwise."""
+        with self._mutex:
+            if self._lost:
+                return False
+            if not self._locks.renew(self.scope, self.token):
+                self._lost = True
+                return False
+            return True
+
+    def check(self) -> None:
+        """Renew, and raise :class:`LockLost` unless the lock is still ours: one round trip before each item of
+        work, so an action never goes on after another has taken its scope (the thread covers long waits)."""
+        if not self.renew():
+            raise LockLost(
+                f"lost the lock on {self.scope.name()}: it expired (this process stalled for more than "
+                f"{self._locks.ttl:g}s) and may be held by another action now"
+            )
+
+    def release(self) -> bool:
+        """Delete the lock if it is still ours (compare-and-delete); False if it expired and was taken over."""
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join()
+        return self._locks.release(self.scope, self.token)
+
+    def _keep(self) -> None:
+        interval = self._locks.ttl / 3
+        while not self._stop.wait(interval):
+            try:
+                if not self.renew():
+                    _log.error("ops.lock_lost", scope=self.scope.name())
+                    return
+            except StateUnavailable as exc:  # check() renews too, and stops the action if Redis stays away
+                _log.warning("ops.lock_renew_failed", scope=self.scope.name(), reason=str(exc), retry_in_s=interval)
+
+    def __enter__(self) -> HeldLock:
+        self._thread = threading.Thread(target=self._keep, name="media-ingest-ops-lock", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        try:
+            released = self.release()
+        except StateUnavailable as error:  # the TTL frees it; do not hide the action's own error
+            _log.warning("ops.lock_release_failed", scope=self.scope.name(), reason=str(error))
+            return
+        if not released:
+            _log.warning("ops.lock_taken_over", scope=self.scope.name())
+
+
+class RedisScopeLocks:
+    """One operator action (replay, backfill) at a time per overlapping bucket/prefix scope, by ``{p}:ops-locks``.
+
+    Each holder carries a random owner token and an expiry by the Redis clock, ``ttl`` seconds ahead and renewed
+    every third of that while the action runs; a killed operator process frees its scope within ``ttl``.
+    """
+
+    def __init__(self, client: redis.Redis, *, prefix: str, ttl: float = 60.0) -> None:
+        self._redis = client
+        self._key = f"{prefix}:ops-locks"
+        self.ttl = ttl
+        self._acquire = client.register_script(_LOCK_ACQUIRE)
+        self._renew = client.register_script(_LOCK_RENEW)
+        self._release = client.register_script(_LOCK_RELEASE)
+
+    def acquire(self, scope: LockScope, *, action: str, who: str) -> HeldLock:
+        """Take the scope or raise :class:`ScopeLocked` naming the overlapping action; use the result in ``with``."""
+        token = secrets.token_hex(16)
+        holder = {
+            "token": token,
+            "action": action,
+            "scope": scope.name(),
+            "bucket": scope.bucket,
+            "prefix": scope.prefix,
+            "who": who,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+        }
+        with translated(f"lock {scope.name()}"):
+            ok, other = cast(
+                list[Any],
+                self._acquire(
+                    keys=[self._key], args=[scope.name(), scope.bucket, scope.prefix, json.dumps(holder), self._ms]
+                ),
+            )
+        if not int(ok):
+            raise ScopeLocked(scope, json.loads(other))
+        return HeldLock(self, scope, token)
+
+    @property
+    def _ms(self) -> int:
+        return int(self.ttl * 1000)
+
+    def renew(self, scope: LockScope, token: str) -> bool:
+        with translated(f"renew the lock on {scope.name()}"):
+            return bool(self._renew(keys=[self._key], args=[scope.name(), token, self._ms]))
+
+    def release(self, scope: LockScope, token: str) -> bool:
+        with translated(f"release the lock on {scope.name()}"):
+            return bool(self._release(keys=[self._key], args=[scope.name(), token]))
+
+    def holders(self) -> list[dict[str, Any]]:
+        """Every holder still recorded (expired ones included until the next acquire drops them)."""
+        with translated("list operator locks"):
+            raw = cast(dict[bytes, bytes], self._redis.hgetall(self._key))
+        return [json.loads(v) for v in raw.values()]

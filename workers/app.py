@@ -11,7 +11,7 @@ from celery import Celery, signals
 
 from pipeline.logs import configure_logging
 from pipeline.settings import Settings, SettingsError, load_settings
-from workers.lease import LeaseKeeper
+from workers.lease import LeaseKeeper, RedisClock, install_redis_clock
 
 
 def make_app(settings: Settings) -> Celery:
@@ -76,12 +76,20 @@ def _setup_logging(**_: object) -> None:
 
 
 _lease: LeaseKeeper | None = None
+_clock: RedisClock | None = None
+
+
+@signals.worker_init.connect
+def _use_redis_clock(**_: object) -> None:
+    """Before the consumer starts: kombu scores deliveries and sweeps expired ones by the Redis clock."""
+    global _clock
+    _clock = install_redis_clock(settings.redis_url)
 
 
 @signals.worker_ready.connect
 def _start_lease_keeper(**_: object) -> None:
     global _lease
-    _lease = LeaseKeeper(settings.redis_url, settings.visibility_timeout)
+    _lease = LeaseKeeper(settings.redis_url, settings.visibility_timeout, clock=_clock)
     _lease.start()
     if settings.metrics_port:
         _serve_metrics(_lease)

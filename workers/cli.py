@@ -81,7 +81,8 @@ def _parser() -> argparse.ArgumentParser:
     _filters(p)
     p.add_argument("--reason", required=True, help="why (kept in the audit log)")
     p.add_argument("--dry-run", action="store_true", help="print the count and a sample; change nothing")
-    p.add_argument("--rate", type=float, help="at most N objects per second")
+    p.add_argument("--rate", type=float, help="at most N objects per second (default 50; 0: unlimited)")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation (needed without a terminal)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=_replay)
 
@@ -95,12 +96,14 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("backfill", help="enqueue what under s3://bucket/prefix needs (re)labelling (reconcile)")
     p.add_argument("uri", help="s3://bucket[/prefix]")
-    p.add_argument("--rate", type=float, help="at most N objects per second")
+    p.add_argument("--rate", type=float, help="at most N objects per second (default 50; 0: unlimited)")
     which = p.add_mutually_exclusive_group()
     which.add_argument("--only-unlabelled", action="store_true", help="only objects without an aigc-policy label")
     which.add_argument("--policy-older-than", metavar="V", help="only objects labelled under a policy before V")
     p.add_argument("--reason", default="backfill", help="kept in the audit log")
     p.add_argument("--dry-run", action="store_true")
+    p.add_argument("--max", type=int, default=10_000, metavar="N", help="enqueue at most N objects (0: no cap)")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation (needed without a terminal)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=_backfill)
 
@@ -440,19 +443,73 @@ def _print_plan(plan: Any, as_json: bool) -> None:
     print(
         f"{plan.action}: {verb} act on {plan.count} object(s)" + (f" as batch {plan.batch_id}" if plan.batch_id else "")
     )
+    if plan.scope:
+        print(f"  scope: {plan.scope}")
+    if plan.selection:
+        print(f"  selection: {plan.selection}")
+    if plan.rate is not None:
+        print(f"  rate: {_rate(plan.rate, plan.count)}")
+    if plan.limit is not None:
+        print(f"  at most: {plan.limit} objects (--max)" if plan.limit else "  at most: no cap (--max 0)")
+    if plan.capped and plan.dry_run:
+        print(f"  more than {plan.limit} objects: it stops after the first {plan.limit} (--max)")
+    if plan.note:
+        print(f"  {plan.note}")
     for error_class, count in plan.by_error_class:
         print(f"  {count:>7}  {error_class}")
     if plan.skipped:
         print(f"  {plan.skipped} left alone (not replayable or not matching)")
+    if plan.gone:
+        print(f"  {plan.gone} of the entries shown were gone by then (replayed or purged meanwhile)")
+    if plan.changed:
+        print(f"  {plan.changed} of the entries shown failed again since and were kept (see media-ingest failures)")
     for uri in plan.sample:
         print(f"  e.g. {uri}")
 
 
+def _rate(rate: float, count: int) -> str:
+    if not rate:
+        return "unlimited (--rate 0)"
+    seconds = count / rate
+    took = f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min" if seconds >= 60 else ""
+    return f"{rate:g} objects/s" + (f", about {took} for {count}" if took else "")
+
+
+def _refused_without_terminal(args: argparse.Namespace, action: str) -> int | None:
+    """An action that changes state asks first; with no terminal to ask on it needs ``--yes`` (exit 2 otherwise)."""
+    if args.yes or sys.stdin.isatty():
+        return None
+    return _usage_error(
+        ValueError(
+            f"{action} changes state and asks for confirmation, but there is no terminal to ask on: pass --yes to "
+            "run it without asking, or --dry-run to see the plan"
+        )
+    )
+
+
+def _confirmed(args: argparse.Namespace, plan: Any, question: str) -> bool:
+    if args.yes:
+        return True
+    _print_plan(plan, False)
+    print(f"{question} [y/N] ", end="", flush=True)  # on stdout, where the plan is (input() may prompt on stderr)
+    return sys.stdin.readline().strip().lower() in ("y", "yes")
+
+
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
-    from workers.ops import OperationRefused
+    from workers.ops import OperationRefused, require_reason
 
     try:
-        plan = _operations(settings).replay(_selection(args), reason=args.reason, dry_run=args.dry_run, rate=args.rate)
+        ops = _operations(settings)
+        plan = ops.prepare_replay(_selection(args), rate=args.rate)
+        if not args.dry_run and plan.count:
+            require_reason("replay", args.reason)
+            refused = _refused_without_terminal(args, "replay")
+            if refused is not None:
+                return refused
+            if not _confirmed(args, plan, f"replay these {plan.count} failure(s) as a new batch?"):
+                print("nothing replayed")
+                return 1
+            plan = ops.run_replay(plan, reason=args.reason)
     except (ValueError, OperationRefused) as exc:
         return _usage_error(exc)
     _print_plan(plan, args.json)
@@ -460,21 +517,20 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _purge(args: argparse.Namespace, settings: Settings) -> int:
-    from workers.ops import OperationRefused
+    from workers.ops import OperationRefused, require_reason
 
     try:
-        selection = _selection(args)
         ops = _operations(settings)
-        plan = ops.purge(selection, reason=args.reason, dry_run=True)
+        plan = ops.prepare_purge(_selection(args))
         if not args.dry_run and plan.count:
-            if not args.yes:
-                if not sys.stdin.isatty():
-                    return _usage_error(ValueError("purge-failures needs --yes when not run from a terminal"))
-                _print_plan(plan, False)
-                if input(f"delete these {plan.count} failure entries? [y/N] ").strip().lower() != "y":
-                    print("nothing deleted")
-                    return 1
-            plan = ops.purge(selection, reason=args.reason, dry_run=False)
+            require_reason("purge-failures", args.reason)
+            refused = _refused_without_terminal(args, "purge-failures")
+            if refused is not None:
+                return refused
+            if not _confirmed(args, plan, f"delete these {plan.count} failure entries?"):
+                print("nothing deleted")
+                return 1
+            plan = ops.run_purge(plan, reason=args.reason)  # exactly the entries shown, not a new selection
     except (ValueError, OperationRefused) as exc:
         return _usage_error(exc)
     _print_plan(plan, args.json)
@@ -488,15 +544,31 @@ def _backfill(args: argparse.Namespace, settings: Settings) -> int:
 
     try:
         bucket, prefix = parse_s3_prefix(args.uri)
-        plan = _operations(settings, with_store=True).backfill(
-            bucket,
-            prefix,
-            policy_version=load_policy(settings.policy_file).version,
-            only_unlabelled=args.only_unlabelled,
-            policy_older_than=args.policy_older_than,
-            dry_run=args.dry_run,
-            rate=args.rate,
-            reason=args.reason,
+        if args.max < 0:
+            raise ValueError(f"--max {args.max}: expected a number of objects, or 0 for no cap")
+        filters: dict[str, Any] = {
+            "only_unlabelled": args.only_unlabelled,
+            "policy_older_than": args.policy_older_than,
+            "rate": args.rate,
+            "max_objects": args.max,
+        }
+        ops = _operations(settings, with_store=True)
+        policy_version = load_policy(settings.policy_file).version
+        if not args.dry_run:
+            refused = _refused_without_terminal(args, "backfill")
+            if refused is not None:
+                return refused
+            if not args.yes:
+                preview = ops.prepare_backfill(bucket, prefix, **filters)
+                if not preview.count:
+                    _print_plan(preview, args.json)
+                    return 0
+                question = f"enqueue up to {preview.count} object(s) under {preview.scope} as a new batch?"
+                if not _confirmed(args, preview, question):
+                    print("nothing enqueued")
+                    return 1
+        plan = ops.backfill(
+            bucket, prefix, policy_version=policy_version, dry_run=args.dry_run, reason=args.reason, **filters
         )
     except (ValueError, OperationRefused) as exc:
         return _usage_error(exc)

@@ -4,13 +4,18 @@ Modelled on what operators already trust: SQS redrive (filters, one move at a ti
 (bounded, retry all), Temporal's batch reset (``--dry-run``, a required ``--reason``), Kafka offset resets (the plan
 is printed before anything changes). Every action that changes state writes an audit entry (who, when, why, how
 many) to the ``{prefix}:audit`` stream, and every re-enqueue goes under a new batch that names its parents.
+
+Each action is split in two: ``prepare_*`` builds the :class:`Plan` an operator confirms (nothing changes), and
+``run_*`` carries out exactly that plan. Replay and backfill hold a lock on their bucket/prefix scope while they
+run (:class:`pipeline.redis_backends.RedisScopeLocks`: overlapping scopes exclude each other, the owner token is
+checked on release, a thread renews it, and a killed process frees it within ``LOCK_TTL_SECONDS``), and enqueue at
+most ``DEFAULT_RATE`` objects per second unless told otherwise.
 """
 
 from __future__ import annotations
 
 import contextlib
 import getpass
-import hashlib
 import io
 import json
 import sys
@@ -25,10 +30,27 @@ from pipeline.failures import FailureFilter, by_error_class, select
 from pipeline.interfaces import FailureSink, ObjectStore
 from pipeline.model import ObjectRef, StoredObject
 from pipeline.policy import version_key
-from pipeline.redis_backends import RedisBatchCounters
+from pipeline.redis_backends import (
+    HeldLock,
+    LockLost,
+    LockScope,
+    RedisBatchCounters,
+    RedisScopeLocks,
+    ScopeLocked,
+    server_time,
+)
 from workers.intake import Flush, new_batch_id, no_flush
 
 Enqueue = Callable[[ObjectRef, str], None]
+
+DEFAULT_RATE = 50.0
+"""Objects per second that replay and backfill enqueue when ``--rate`` is not given: a backlog of 10,000 takes
+about 3.5 minutes to enqueue, and the workers are not flooded ahead of live uploads. ``--rate 0``: unlimited."""
+DEFAULT_BACKFILL_MAX = 10_000
+"""Objects one backfill enqueues at most unless ``--max`` says otherwise (``--max 0``: no cap)."""
+LOCK_TTL_SECONDS = 60.0
+"""How long a replay's or backfill's scope lock outlives its last renewal (renewed every third of it): a killed
+operator process frees its scope within this."""
 
 
 class OperationRefused(RuntimeError):
@@ -37,7 +59,7 @@ class OperationRefused(RuntimeError):
 
 @dataclass
 class Plan:
-    """What an action will do (dry run) or did."""
+    """What an action will do (``dry_run``: shown, not carried out yet) or did."""
 
     action: str
     count: int
@@ -46,13 +68,31 @@ class Plan:
     sample: list[str] = field(default_factory=list)
     skipped: int = 0
     dry_run: bool = True
+    scope: str = ""
+    """The bucket/prefix the action covers (replay, backfill: the scope it locks)."""
+    selection: str = ""
+    """Replay, purge: the filters, as :meth:`pipeline.failures.FailureFilter.scope` names them."""
+    rate: float | None = None
+    """Objects per second (replay, backfill); 0: unlimited."""
+    limit: int | None = None
+    """Backfill: at most this many objects are enqueued (0: no cap)."""
+    capped: bool = False
+    """Backfill: more objects than ``limit`` were found; it stops (stopped) there."""
+    gone: int = 0
+    """Shown entries no longer in the failure store when the action ran (replayed or purged meanwhile)."""
+    changed: int = 0
+    """Purge: shown entries recorded again since (a newer failure of the object): kept, not deleted unseen."""
+    note: str = ""
+    entries: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    """Replay, purge: exactly the failure entries shown; running the plan acts on these and no others."""
+    lock_scope: LockScope | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {k: v for k, v in self.__dict__.items() if k not in ("entries", "lock_scope")}
 
 
 class Throttle:
-    """At most ``rate`` calls per second (None: unlimited)."""
+    """At most ``rate`` calls per second (None or 0: unlimited)."""
 
     def __init__(self, rate: float | None, clock: Callable[[], float] = time.monotonic) -> None:
         self._interval = 1.0 / rate if rate else 0.0
@@ -66,6 +106,25 @@ class Throttle:
         if now < self._next:
             time.sleep(self._next - now)
         self._next = max(now, self._next) + self._interval
+
+
+def require_reason(action: str, reason: str) -> None:
+    """Refuse an action without a reason (checked before any prompt, so nobody confirms what cannot run)."""
+    if not reason.strip():
+        raise OperationRefused(f"{action} needs --reason TEXT: it is recorded in the audit log")
+
+
+def check_rate(rate: float | None) -> float:
+    if rate is None:
+        return DEFAULT_RATE
+    if rate < 0:
+        raise OperationRefused(f"--rate {rate:g}: expected objects per second, or 0 for unlimited")
+    return rate
+
+
+def replay_scope(selection: FailureFilter) -> LockScope:
+    """The bucket/prefix a replay locks: its ``--prefix``; without one, every bucket (it may touch any object)."""
+    return LockScope(selection.bucket or "", selection.prefix)
 
 
 def _progress(items: Iterable[Any], total: int | None, desc: str) -> Iterator[Any]:
@@ -84,6 +143,7 @@ class Operations:
         flush: Flush = no_flush,
         store: ObjectStore | None = None,
         who: str | None = None,
+        lock_ttl: float = LOCK_TTL_SECONDS,
     ) -> None:
         self._redis = redis
         self._prefix = prefix
@@ -95,85 +155,181 @@ class Operations:
         one by one at once, so no failure entry is removed before its task is on the broker)."""
         self._store = store
         self._who = who or _user()
+        self.locks = RedisScopeLocks(redis, prefix=prefix, ttl=lock_ttl)
 
     def failures(self, selection: FailureFilter) -> list[dict[str, Any]]:
         return select(self._failures.entries(), selection)
 
     def audit(self, action: str, **fields: Any) -> None:
-        entry = {"action": action, "who": self._who, "at": time.time(), **fields}
+        entry = {"action": action, "who": self._who, "at": server_time(self._redis), **fields}
         self._redis.xadd(f"{self._prefix}:audit", {"entry": json.dumps(entry)}, maxlen=100_000, approximate=True)
 
     def audit_log(self, count: int = 50) -> list[dict[str, Any]]:
         return [json.loads(f[b"entry"]) for _, f in self._redis.xrevrange(f"{self._prefix}:audit", count=count)]
 
-    def replay(self, selection: FailureFilter, *, reason: str, dry_run: bool, rate: float | None = None) -> Plan:
+    def _hold(self, scope: LockScope, action: str) -> HeldLock:
+        try:
+            return self.locks.acquire(scope, action=action, who=self._who)
+        except ScopeLocked as exc:
+            raise OperationRefused(str(exc)) from exc
+
+    # --- replay -----------------------------------------------------------------------------------------------
+
+    def prepare_replay(self, selection: FailureFilter, *, rate: float | None = DEFAULT_RATE) -> Plan:
+        """The plan of a replay: the replayable entries the selection matches now. Nothing changes."""
         entries = select(self._failures.entries(), selection)
         replayable = [e for e in entries if e.get("bucket") != "-"]  # unparseable notifications name no object
-        plan = Plan(
+        scope = replay_scope(selection)
+        return Plan(
             "replay",
             len(replayable),
             by_error_class=by_error_class(replayable),
             sample=[f"s3://{e['bucket']}/{e['key']}" for e in replayable[:5]],
             skipped=len(entries) - len(replayable),
-            dry_run=dry_run,
+            scope=scope.name(),
+            rate=check_rate(rate),
+            selection=selection.scope(),
+            entries=replayable,
+            lock_scope=scope,
         )
-        if dry_run or not replayable:
-            return plan
-        if not reason.strip():
-            raise OperationRefused("replay needs --reason TEXT: it is recorded in the audit log")
-        lock = f"{self._prefix}:replay-lock:{hashlib.sha256(selection.scope().encode()).hexdigest()[:16]}"
-        holder = json.dumps({"who": self._who, "at": time.time(), "scope": selection.scope()})
-        if not self._redis.set(lock, holder, nx=True, ex=3600):
-            other = json.loads(self._redis.get(lock) or "{}")
-            raise OperationRefused(
-                f"a replay of the same selection ({selection.scope()}) is already running, started by "
-                f"{other.get('who')} at {time.ctime(other.get('at', 0))}; wait for it, or narrow the filters"
-            )
-        try:
+
+    def run_replay(self, plan: Plan, *, reason: str) -> Plan:
+        """Re-enqueue exactly the plan's entries (those still in the store) as a new batch, under the scope lock."""
+        require_reason("replay", reason)
+        assert plan.lock_scope is not None, "a replay plan comes from prepare_replay"
+        plan.dry_run = False
+        with self._hold(plan.lock_scope, "replay") as lock:
+            present = {e["id"] for e in self._failures.entries()}
+            todo = [e for e in plan.entries if e["id"] in present]
+            plan.gone, plan.count = len(plan.entries) - len(todo), len(todo)
+            if not todo:
+                return plan
             plan.batch_id = new_batch_id("replay")
-            parents = sorted({str(e.get("batch_id")) for e in replayable if e.get("batch_id")})
+            parents = sorted({str(e.get("batch_id")) for e in todo if e.get("batch_id")})
             self._batches.describe(
                 plan.batch_id,
                 kind="replay",
                 parents=",".join(parents),
                 reason=reason,
                 who=self._who,
-                selection=selection.scope(),
+                selection=plan.selection,
             )
-            throttle = Throttle(rate)
-            for entry in _progress(replayable, len(replayable), "replay"):
-                throttle.wait()
-                ref = ObjectRef(entry["bucket"], entry["key"], entry.get("version_id"), entry.get("etag"))
-                self._enqueue(ref, plan.batch_id)
-                self._batches.count(plan.batch_id, "queued")
-                self._failures.remove([entry["id"]])
-            self.audit(
-                "replay",
-                reason=reason,
-                count=len(replayable),
-                batch_id=plan.batch_id,
-                parents=parents,
-                selection=selection.scope(),
-            )
-        finally:
-            self._redis.delete(lock)
+            audit = {"reason": reason, "batch_id": plan.batch_id, "parents": parents, "selection": plan.selection}
+            throttle = Throttle(plan.rate)
+            sent = 0
+            try:
+                for entry in _progress(todo, len(todo), "replay"):
+                    lock.check()
+                    throttle.wait()
+                    ref = ObjectRef(entry["bucket"], entry["key"], entry.get("version_id"), entry.get("etag"))
+                    self._enqueue(ref, plan.batch_id)
+                    self._batches.count(plan.batch_id, "queued")
+                    self._failures.remove([entry["id"]])
+                    sent += 1
+            except BaseException as exc:
+                plan.count = sent
+                with contextlib.suppress(Exception):
+                    self.audit("replay", count=sent, planned=len(todo), stopped=type(exc).__name__, **audit)
+                if isinstance(exc, LockLost):
+                    raise OperationRefused(
+                        f"{exc}; replayed {sent} of {len(todo)} (batch {plan.batch_id}), the rest are still in "
+                        "the failure store: run the replay again"
+                    ) from exc
+                raise
+            self.audit("replay", count=sent, **audit)
         return plan
 
-    def purge(self, selection: FailureFilter, *, reason: str, dry_run: bool) -> Plan:
+    def replay(
+        self, selection: FailureFilter, *, reason: str, dry_run: bool, rate: float | None = DEFAULT_RATE
+    ) -> Plan:
+        plan = self.prepare_replay(selection, rate=rate)
+        if dry_run or not plan.count:
+            return plan
+        return self.run_replay(plan, reason=reason)
+
+    # --- purge ------------------------------------------------------------------------------------------------
+
+    def prepare_purge(self, selection: FailureFilter) -> Plan:
         entries = select(self._failures.entries(), selection)
-        plan = Plan(
+        return Plan(
             "purge-failures",
             len(entries),
             by_error_class=by_error_class(entries),
             sample=[f"s3://{e['bucket']}/{e['key']}" for e in entries[:5]],
-            dry_run=dry_run,
+            scope=replay_scope(selection).name(),
+            selection=selection.scope(),
+            entries=entries,
         )
-        if dry_run or not entries:
+
+    def run_purge(self, plan: Plan, *, reason: str) -> Plan:
+        """Delete exactly the plan's entries: not failures recorded since it was shown, nor entries recorded
+        again since (their ``last_at`` changed: a newer failure nobody has seen)."""
+        require_reason("purge-failures", reason)
+        current = {e["id"]: e for e in self._failures.entries()}
+        ids = []
+        for entry in plan.entries:
+            now = current.get(entry["id"])
+            if now is None:
+                plan.gone += 1
+            elif now.get("last_at") != entry.get("last_at"):
+                plan.changed += 1
+            else:
+                ids.append(entry["id"])
+        plan.count = self._failures.remove(ids)
+        plan.dry_run = False
+        self.audit(
+            "purge-failures",
+            reason=reason,
+            count=plan.count,
+            shown=len(plan.entries),
+            kept_changed=plan.changed,
+            selection=plan.selection,
+        )
+        return plan
+
+    def purge(self, selection: FailureFilter, *, reason: str, dry_run: bool) -> Plan:
+        plan = self.prepare_purge(selection)
+        if dry_run or not plan.count:
             return plan
-        if not reason.strip():
-            raise OperationRefused("purge-failures needs --reason TEXT: it is recorded in the audit log")
-        self._failures.remove([e["id"] for e in entries])
-        self.audit("purge-failures", reason=reason, count=len(entries), selection=selection.scope())
+        return self.run_purge(plan, reason=reason)
+
+    # --- backfill ---------------------------------------------------------------------------------------------
+
+    def _need_store(self) -> ObjectStore:
+        if self._store is None:
+            raise OperationRefused("backfill needs object storage access (MEDIA_INGEST_S3_ENDPOINT_URL / AWS)")
+        return self._store
+
+    def prepare_backfill(
+        self,
+        bucket: str,
+        prefix: str,
+        *,
+        only_unlabelled: bool = False,
+        policy_older_than: str | None = None,
+        rate: float | None = DEFAULT_RATE,
+        max_objects: int = DEFAULT_BACKFILL_MAX,
+    ) -> Plan:
+        """The plan a backfill asks to confirm: the objects listed under the prefix, by listing alone (stopping
+        after ``max_objects``), so it costs a list request per 1,000 objects. The filters need a HEAD per object
+        and apply when it runs (``--dry-run`` applies them without enqueueing)."""
+        store = self._need_store()
+        plan = Plan("backfill", 0, scope=LockScope(bucket, prefix).name(), rate=check_rate(rate), limit=max_objects)
+        for ref in _progress(store.list_objects(bucket, prefix), None, "listing"):
+            if max_objects and plan.count >= max_objects:
+                plan.capped = True
+                break
+            plan.count += 1
+            if len(plan.sample) < 5:
+                plan.sample.append(f"s3://{bucket}/{ref.key}")
+        which = (
+            "objects without an aigc-policy label"
+            if only_unlabelled
+            else f"objects labelled under a policy before {policy_older_than}"
+            if policy_older_than
+            else ""
+        )
+        plan.note = f"objects listed; only {which} are enqueued (a HEAD each)" if which else "objects listed"
         return plan
 
     def backfill(
@@ -185,39 +341,40 @@ class Operations:
         only_unlabelled: bool = False,
         policy_older_than: str | None = None,
         dry_run: bool = False,
-        rate: float | None = None,
+        rate: float | None = DEFAULT_RATE,
         reason: str = "backfill",
+        max_objects: int = DEFAULT_BACKFILL_MAX,
     ) -> Plan:
-        """Enqueue every object under the prefix that needs (re)labelling: also the reconcile sweep for events the
-        storage never delivered. Without a filter every object is enqueued and the worker skips those that carry a
-        current label for their content (a GET of headers only)."""
-        if self._store is None:
-            raise OperationRefused("backfill needs object storage access (MEDIA_INGEST_S3_ENDPOINT_URL / AWS)")
-        store = self._store
-        batch_id = None if dry_run else new_batch_id("backfill")
-        if batch_id:
-            self._batches.describe(
-                batch_id, kind="backfill", prefix=f"s3://{bucket}/{prefix}", reason=reason, who=self._who
-            )
-        throttle = Throttle(rate)
-        plan = Plan("backfill", 0, batch_id=batch_id, dry_run=dry_run)
-        try:
-            self._sweep(store, bucket, prefix, plan, throttle, only_unlabelled, policy_older_than)
-        except BaseException:
-            # Send what was grouped before the listing failed; the listing's error is the one to report.
-            with contextlib.suppress(Exception):
-                self._flush()
-            raise
-        self._flush()
-        if batch_id:
-            self.audit(
-                "backfill",
-                reason=reason,
-                count=plan.count,
-                batch_id=batch_id,
-                prefix=f"s3://{bucket}/{prefix}",
-                policy=policy_version,
-            )
+        """Enqueue every object under the prefix that needs (re)labelling, at most ``max_objects`` (0: no cap):
+        also the reconcile sweep for events the storage never delivered. Without a filter every object is enqueued
+        and the worker skips those that carry a current label for their content (a GET of headers only)."""
+        store = self._need_store()
+        scope = LockScope(bucket, prefix)
+        plan = Plan("backfill", 0, dry_run=dry_run, scope=scope.name(), rate=check_rate(rate), limit=max_objects)
+        filters = (only_unlabelled, policy_older_than)
+        if dry_run:
+            self._sweep(store, bucket, prefix, plan, Throttle(None), None, *filters)
+            return plan
+        with self._hold(scope, "backfill") as lock:
+            plan.batch_id = new_batch_id("backfill")
+            self._batches.describe(plan.batch_id, kind="backfill", prefix=scope.name(), reason=reason, who=self._who)
+            audit = {"reason": reason, "batch_id": plan.batch_id, "prefix": scope.name(), "policy": policy_version}
+            try:
+                self._sweep(store, bucket, prefix, plan, Throttle(plan.rate), lock, *filters)
+            except BaseException as exc:
+                # Send what was grouped before the listing failed; the listing's error is the one to report.
+                with contextlib.suppress(Exception):
+                    self._flush()
+                with contextlib.suppress(Exception):
+                    self.audit("backfill", count=plan.count, stopped=type(exc).__name__, **audit)
+                if isinstance(exc, LockLost):
+                    raise OperationRefused(
+                        f"{exc}; enqueued {plan.count} (batch {plan.batch_id}): run the backfill again, with "
+                        "--only-unlabelled to skip what is labelled by then"
+                    ) from exc
+                raise
+            self._flush()
+            self.audit("backfill", count=plan.count, capped=plan.capped, **audit)
         return plan
 
     def _sweep(
@@ -227,10 +384,12 @@ class Operations:
         prefix: str,
         plan: Plan,
         throttle: Throttle,
+        lock: HeldLock | None,
         only_unlabelled: bool,
         policy_older_than: str | None,
     ) -> None:
         batch_id = plan.batch_id
+        last = ""
         for ref in _progress(store.list_objects(bucket, prefix), None, "backfill"):
             if only_unlabelled or policy_older_than:
                 headers = _headers(store, ref)
@@ -241,10 +400,20 @@ class Operations:
                 if policy_older_than and label_policy and version_key(label_policy) >= version_key(policy_older_than):
                     plan.skipped += 1
                     continue
+            if plan.limit and plan.count >= plan.limit:
+                plan.capped = True
+                plan.note = (
+                    f"stopped at --max {plan.limit} after s3://{bucket}/{last}; more remain: rerun with "
+                    "--only-unlabelled, a larger --max, or --max 0 for no cap"
+                )
+                return
             plan.count += 1
+            last = ref.key
             if len(plan.sample) < 5:
                 plan.sample.append(f"s3://{bucket}/{ref.key}")
             if batch_id:
+                assert lock is not None
+                lock.check()
                 throttle.wait()
                 self._enqueue(ObjectRef(bucket, ref.key, etag=ref.etag, size=ref.size), batch_id)
                 self._batches.count(batch_id, "queued")

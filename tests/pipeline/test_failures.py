@@ -1,8 +1,11 @@
+import time
 from datetime import UTC, datetime
 
 import pytest
 
 from pipeline.failures import FailureFilter, by_error_class, parse_s3_prefix, parse_since, select
+from pipeline.interfaces import FailureEntry
+from pipeline.redis_backends import RedisFailureSink
 
 ENTRIES = [
     {"bucket": "b", "key": "x/1", "batch_id": "s1", "error_class": "A", "last_at": 100.0, "disposition": "failed"},
@@ -48,3 +51,34 @@ def test_parse_since():
     assert parse_since("2026-11-25T11:00:00+00:00", now) == now.timestamp() - 3600
     with pytest.raises(ValueError, match="--since"):
         parse_since("yesterday", now)
+
+
+def _entry(key: str) -> FailureEntry:
+    return FailureEntry("bk", key, None, f"etag-{key}", "b1", "t1", "StorageUnavailable", "boom", 9, "failed")
+
+
+def test_a_worker_whose_clock_runs_ahead_trims_nothing_the_others_recorded(redis_client, key_prefix, monkeypatch):
+    """Retention goes by the Redis clock: 31 days ahead on one host is not 31 days of age for the store."""
+    sink = RedisFailureSink(redis_client, prefix=key_prefix, max_entries=1000, max_age=30 * 86400)
+    sink.record(_entry("a"))
+    sink.record(_entry("b"))
+    seconds, micros = redis_client.time()
+    redis_now = seconds + micros / 1e6
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() + 31 * 86400)  # this worker's clock
+    sink.record(_entry("c"))
+    monkeypatch.undo()
+    entries = {e["key"]: e for e in sink.entries()}
+    assert sorted(entries) == ["a", "b", "c"]
+    assert abs(entries["c"]["last_at"] - redis_now) < 60  # stamped by the Redis clock, not the skewed one
+
+
+def test_the_failure_store_still_trims_by_age_and_count(redis_client, key_prefix):
+    sink = RedisFailureSink(redis_client, prefix=key_prefix, max_entries=2, max_age=3600)
+    for key in ("a", "b", "c"):
+        sink.record(_entry(key))
+    assert [e["key"] for e in sink.entries()] == ["c", "b"]  # the oldest went first
+    index = f"{key_prefix}:failures:index"
+    redis_client.zadd(index, {"\0".join(("bk", "b", "null", "etag-b")): 1.0})  # recorded long ago by Redis's clock
+    sink.record(_entry("d"))
+    assert [e["key"] for e in sink.entries()] == ["d", "c"]

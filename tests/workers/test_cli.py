@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import pty
+import select
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
+from pipeline.interfaces import FailureEntry
+from pipeline.redis_backends import RedisFailureSink
 from tests.conftest import CORPUS
 
 
@@ -121,3 +127,166 @@ def test_demo_labels_every_sample_through_embedded_servers():
     assert rows["ai-xmp-only.jpg"] == ["ai_generated", "absent", "ok"]
     assert "skipped   s3://media-ingest-demo/uploads/deleted-before-fetch.jpg: ObjectNotFound" in out
     assert "15/15 objects labelled" in out
+
+
+# --- operator commands: confirmation, default rate, caps, scope locks, exact purges (real processes, real Redis) --
+
+
+def cli(processes, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """A command as cron or a script runs it: no terminal on stdin."""
+    return subprocess.run(
+        [sys.executable, "-m", "workers.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=processes.env(),
+        stdin=subprocess.DEVNULL,
+    )
+
+
+class Terminal:
+    """A command on a pseudo-terminal (stdin and stdout), as an operator's shell runs it."""
+
+    def __init__(self, processes, *args: str) -> None:
+        self.master, slave = pty.openpty()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "workers.cli", *args],
+            stdin=slave,
+            stdout=slave,
+            stderr=subprocess.PIPE,
+            env=processes.env(),
+        )
+        os.close(slave)
+        self.output = ""
+
+    def _read(self, deadline: float) -> bool:
+        ready, _, _ = select.select([self.master], [], [], max(0.0, deadline - time.monotonic()))
+        if not ready:
+            return True
+        try:
+            chunk = os.read(self.master, 4096)
+        except OSError:  # EIO: the command exited and closed the terminal
+            return False
+        self.output += chunk.decode(errors="replace")
+        return bool(chunk)
+
+    def read_until(self, text: str, timeout: float = 60) -> str:
+        deadline = time.monotonic() + timeout
+        while text not in self.output:
+            assert time.monotonic() < deadline and self._read(deadline), f"no {text!r} in {self.output!r}"
+        return self.output
+
+    def answer(self, line: str) -> None:
+        os.write(self.master, (line + "\n").encode())
+
+    def finish(self, timeout: float = 60) -> int:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self._read(deadline):
+            pass
+        code = self.proc.wait(timeout)
+        os.close(self.master)
+        self.stderr = self.proc.stderr.read().decode() if self.proc.stderr else ""
+        if self.proc.stderr:
+            self.proc.stderr.close()
+        return code
+
+
+def failure_sink(redis_client, settings):
+    return RedisFailureSink(redis_client, prefix=settings.key_prefix, max_entries=1000, max_age=86400)
+
+
+def fail(sink, bucket: str, key: str) -> None:
+    sink.record(FailureEntry(bucket, key, None, f"etag-{key}", "b0", "t0", "StorageUnavailable", "boom", 9, "failed"))
+
+
+def keys(sink) -> list[str]:
+    return sorted(e["key"] for e in sink.entries())
+
+
+def test_replay_and_backfill_refuse_to_run_unasked_without_a_terminal(processes, redis_client, settings, s3, bucket):
+    sink = failure_sink(redis_client, settings)
+    fail(sink, bucket, "p/1")
+    s3.put_object(Bucket=bucket, Key="p/a.jpg", Body=b"x")
+    for command in (["replay", "--reason", "outage"], ["backfill", f"s3://{bucket}/p"]):
+        result = cli(processes, *command)
+        assert result.returncode == 2, result.stderr
+        [line] = result.stderr.strip().splitlines()
+        assert f"{command[0]} changes state" in line and "pass --yes" in line and "--dry-run" in line
+    assert keys(sink) == ["p/1"] and redis_client.llen(settings.queue) == 0  # nothing happened
+    replay = json.loads(cli(processes, "replay", "--reason", "outage", "--dry-run", "--json").stdout)
+    assert (replay["count"], replay["rate"], replay["dry_run"]) == (1, 50.0, True)
+    backfill = json.loads(cli(processes, "backfill", f"s3://{bucket}/p", "--dry-run", "--json").stdout)
+    assert (backfill["count"], backfill["rate"], backfill["limit"]) == (1, 50.0, 10_000)
+    done = cli(processes, "replay", "--reason", "outage", "--yes", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["count"] == 1 and keys(sink) == [] and redis_client.llen(settings.queue) == 1
+
+
+def test_replay_on_a_terminal_shows_the_plan_and_asks(processes, redis_client, settings):
+    sink = failure_sink(redis_client, settings)
+    fail(sink, "bk", "p/1")
+    fail(sink, "bk", "p/2")
+    declined = Terminal(processes, "replay", "--reason", "outage")
+    plan = declined.read_until("[y/N]")
+    assert "replay: would act on 2 object(s)" in plan and "rate: 50 objects/s" in plan and "scope: every bucket" in plan
+    declined.answer("n")
+    assert declined.finish() == 1, declined.stderr
+    assert "nothing replayed" in declined.output and keys(sink) == ["p/1", "p/2"]
+    accepted = Terminal(processes, "replay", "--reason", "outage", "--rate", "0")
+    assert "rate: unlimited (--rate 0)" in accepted.read_until("[y/N]")
+    accepted.answer("y")
+    assert accepted.finish() == 0, accepted.stderr
+    assert "replay: did act on 2 object(s) as batch replay-" in accepted.output and keys(sink) == []
+    assert redis_client.llen(settings.queue) == 2
+
+
+def test_purge_deletes_exactly_what_it_showed_when_a_failure_arrives_during_the_prompt(
+    processes, redis_client, settings
+):
+    sink = failure_sink(redis_client, settings)
+    fail(sink, "bk", "a")
+    fail(sink, "bk", "b")
+    purge = Terminal(processes, "purge-failures", "--reason", "known bad uploader")
+    assert "purge-failures: would act on 2 object(s)" in purge.read_until("[y/N]")
+    fail(sink, "bk", "arrived-during-the-prompt")
+    purge.answer("y")
+    assert purge.finish() == 0, purge.stderr
+    assert keys(sink) == ["arrived-during-the-prompt"]
+
+
+def test_an_overlapping_backfill_is_refused_while_a_replay_runs_and_a_disjoint_one_is_not(
+    processes, redis_client, settings, bucket
+):
+    sink = failure_sink(redis_client, settings)
+    for i in range(20):
+        fail(sink, bucket, f"p/x/{i:02d}")
+    fail(sink, bucket, "q/1")
+    locks = f"{settings.key_prefix}:ops-locks"
+    slow = processes.start(
+        "replay", "--prefix", f"s3://{bucket}/p", "--reason", "slow", "--yes", "--rate", "2", name="replay-slow"
+    )
+    deadline = time.monotonic() + 60
+    while not redis_client.hlen(locks):  # the slow replay holds s3://bucket/p
+        assert slow.poll() is None and time.monotonic() < deadline, processes.logs()
+        time.sleep(0.05)
+    overlapping = cli(processes, "backfill", f"s3://{bucket}/p/x", "--yes")
+    assert overlapping.returncode == 2
+    assert f"a replay of s3://{bucket}/p is running" in overlapping.stderr
+    assert f"overlaps s3://{bucket}/p/x" in overlapping.stderr
+    disjoint = cli(processes, "replay", "--prefix", f"s3://{bucket}/q", "--reason", "other", "--yes", "--json")
+    assert disjoint.returncode == 0, disjoint.stderr
+    assert json.loads(disjoint.stdout)["count"] == 1
+    slow.send_signal(signal.SIGINT)  # the operator presses Ctrl-C: it stops and frees its scope
+    assert slow.wait(30) == 130
+    assert redis_client.hlen(locks) == 0
+    assert 0 < len(keys(sink)) < 20  # stopped part-way; the rest is still in the failure store
+
+
+def test_backfill_enqueues_at_most_max_objects(processes, redis_client, settings, s3, bucket):
+    for i in range(3):
+        s3.put_object(Bucket=bucket, Key=f"p/{i}.jpg", Body=b"x")
+    result = cli(processes, "backfill", f"s3://{bucket}/p", "--yes", "--max", "2", "--rate", "0", "--json")
+    assert result.returncode == 0, result.stderr
+    plan = json.loads(result.stdout)
+    assert (plan["count"], plan["capped"], plan["limit"]) == (2, True, 2)
+    assert redis_client.hget(f"{settings.key_prefix}:batch:{plan['batch_id']}", "queued") == b"2"

@@ -185,7 +185,9 @@ def test_a_permanent_failure_is_recorded_then_replayed_by_the_operator(s3, sampl
         "replay", "--batch", "b-late", "--reason", "bucket created late", "--dry-run", "--json", name="replay-dry"
     )
     assert dry.wait(60) == 0
-    replay = processes.start("replay", "--batch", "b-late", "--reason", "bucket created late", "--json", name="replay")
+    replay = processes.start(
+        "replay", "--batch", "b-late", "--reason", "bucket created late", "--yes", "--json", name="replay"
+    )
     assert replay.wait(60) == 0
     wait_for(lambda: read_records(redis_client, settings.label_stream), what="the replayed object's label")
     [record] = read_records(redis_client, settings.label_stream)

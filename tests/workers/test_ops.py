@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from pipeline.failures import FailureFilter
 from pipeline.interfaces import FailureEntry
 from pipeline.memory import InMemoryObjectStore
-from pipeline.redis_backends import RedisBatchCounters, RedisFailureSink
-from workers.ops import OperationRefused, Operations
+from pipeline.redis_backends import (
+    LockLost,
+    LockScope,
+    RedisBatchCounters,
+    RedisFailureSink,
+    RedisScopeLocks,
+    ScopeLocked,
+)
+from workers.ops import DEFAULT_RATE, OperationRefused, Operations, check_rate, replay_scope
 
 
 @pytest.fixture
@@ -64,18 +73,165 @@ def test_replay_re_enqueues_exactly_the_selection_as_a_new_batch_and_audits_it(o
     assert (audit["action"], audit["who"], audit["reason"], audit["count"]) == ("replay", "tester", "S3 outage", 1)
 
 
-def test_replay_needs_a_reason_and_runs_once_per_scope(ops, redis_client, key_prefix):
+def test_replay_needs_a_reason(ops, enqueued):
     fail(ops, "a")
     with pytest.raises(OperationRefused, match="--reason"):
         ops.replay(FailureFilter(), reason=" ", dry_run=False)
-    import hashlib
+    assert enqueued == []
 
-    scope = FailureFilter().scope()
-    redis_client.set(
-        f"{key_prefix}:replay-lock:{hashlib.sha256(scope.encode()).hexdigest()[:16]}", '{"who": "alice", "at": 0}'
+
+def locks(redis_client, key_prefix, ttl=60.0):
+    return RedisScopeLocks(redis_client, prefix=key_prefix, ttl=ttl)
+
+
+@pytest.mark.parametrize(
+    ("held", "replayed", "overlap"),
+    [
+        (LockScope("bk", "p"), FailureFilter(bucket="bk", prefix="p/x"), True),  # a backfill of s3://bk/p
+        (LockScope("bk", "p/x"), FailureFilter(bucket="bk", prefix="p"), True),
+        (LockScope("bk", "p/x"), FailureFilter(bucket="bk", prefix="p/x"), True),
+        (LockScope("bk", ""), FailureFilter(bucket="bk", prefix="p/x"), True),
+        (LockScope("bk", "p/x"), FailureFilter(), True),  # no --prefix: every bucket
+        (LockScope("", ""), FailureFilter(bucket="bk", prefix="p/x"), True),
+        (LockScope("bk", "p/y"), FailureFilter(bucket="bk", prefix="p/x"), False),
+        (LockScope("other", "p"), FailureFilter(bucket="bk", prefix="p/x"), False),
+    ],
+)
+def test_a_replay_is_refused_while_an_overlapping_action_holds_its_scope(
+    ops, enqueued, redis_client, key_prefix, held, replayed, overlap
+):
+    fail(ops, "p/x/1")
+    holder = locks(redis_client, key_prefix).acquire(held, action="backfill", who="alice")
+    assert held.overlaps(replay_scope(replayed)) is overlap
+    if overlap:
+        with pytest.raises(OperationRefused, match=f"a backfill of {held.name()} is running .*started by alice"):
+            ops.replay(replayed, reason="again", dry_run=False)
+        assert enqueued == [] and len(ops.failures(FailureFilter())) == 1
+    else:
+        assert ops.replay(replayed, reason="again", dry_run=False).count == 1
+    assert holder.release()  # the refused replay left the other's lock alone
+
+
+def test_two_overlapping_replays_the_second_is_refused_while_the_first_runs(ops, redis_client, key_prefix):
+    fail(ops, "p/x/1")
+    fail(ops, "p/x/2")
+    second: list[str] = []
+
+    def enqueue(ref, batch):  # runs while the first replay holds its lock
+        if not second:
+            with pytest.raises(OperationRefused, match="a replay of s3://bk/p/ is running") as refused:
+                other.replay(FailureFilter(bucket="bk", prefix="p/x/"), reason="second", dry_run=False)
+            second.append(str(refused.value))
+
+    other = ops
+    first = Operations(
+        redis=redis_client,
+        prefix=key_prefix,
+        failures=ops._failures,
+        batches=ops._batches,
+        enqueue=enqueue,
+        who="first",
     )
-    with pytest.raises(OperationRefused, match="already running, started by alice"):
-        ops.replay(FailureFilter(), reason="again", dry_run=False)
+    assert first.replay(FailureFilter(bucket="bk", prefix="p/"), reason="first", dry_run=False).count == 2
+    assert len(second) == 1
+    assert locks(redis_client, key_prefix).holders() == []  # released after the run
+    assert ops.replay(FailureFilter(bucket="bk", prefix="p/x/"), reason="now", dry_run=False).count == 0
+
+
+def wait_until_acquired(locks_, scope, who, timeout=10.0):
+    """The other owner's TTL runs out by the Redis clock: poll until the scope can be taken, with a deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return locks_.acquire(scope, action="replay", who=who)
+        except ScopeLocked:
+            assert time.monotonic() < deadline, "the expired lock was never freed"
+
+
+def test_a_lock_taken_over_after_it_expired_is_not_released_by_its_old_owner(redis_client, key_prefix):
+    short = locks(redis_client, key_prefix, ttl=0.3)
+    scope = LockScope("bk", "p/")
+    old = short.acquire(scope, action="replay", who="stalled")  # never renewed: a process that was stopped
+    new = wait_until_acquired(short, scope, "bob")
+    assert old.release() is False  # compare-and-delete: the token is not the old owner's any more
+    assert [h["who"] for h in short.holders()] == ["bob"]
+    with pytest.raises(LockLost, match="lost the lock on s3://bk/p/"):
+        old.check()
+    assert old.renew() is False and new.renew() is True
+    assert new.release() is True and short.holders() == []
+
+
+def test_a_killed_operator_frees_its_scope_within_the_ttl(redis_client, key_prefix):
+    short = locks(redis_client, key_prefix, ttl=0.3)
+    short.acquire(LockScope("bk", "p/"), action="backfill", who="killed")  # and then nothing: no renewal
+    with pytest.raises(ScopeLocked):
+        short.acquire(LockScope("bk", "p/x"), action="replay", who="bob")
+    assert wait_until_acquired(short, LockScope("bk", "p/x"), "bob").release()
+
+
+def test_the_lock_is_renewed_while_the_action_runs(redis_client, key_prefix):
+    short = locks(redis_client, key_prefix, ttl=0.3)
+    with short.acquire(LockScope("bk", "p/"), action="backfill", who="alice") as held:
+        first = short.holders()[0]["expires_ms"]
+        deadline = time.monotonic() + 10
+        while short.holders()[0]["expires_ms"] == first:  # the keeper thread moves the expiry on
+            assert time.monotonic() < deadline, "the lock was never renewed"
+        held.check()
+        with pytest.raises(ScopeLocked):
+            short.acquire(LockScope("bk", "p/"), action="replay", who="bob")
+    assert short.holders() == []
+
+
+def test_a_replay_whose_lock_is_taken_over_stops_before_the_next_object(ops, redis_client, key_prefix):
+    for key in ("p/1", "p/2", "p/3"):
+        fail(ops, key)
+    sent: list[str] = []
+    thief = locks(redis_client, key_prefix)
+
+    def enqueue(ref, batch):
+        sent.append(ref.key)
+        if len(sent) == 1:  # as if this process stalled past its TTL and another took the scope
+            redis_client.delete(f"{key_prefix}:ops-locks")
+            thief.acquire(LockScope("bk", "p/"), action="replay", who="thief")
+
+    stalled = Operations(
+        redis=redis_client, prefix=key_prefix, failures=ops._failures, batches=ops._batches, enqueue=enqueue, who="me"
+    )
+    with pytest.raises(OperationRefused, match=r"lost the lock on s3://bk/p/.*replayed 1 of 3"):
+        stalled.replay(FailureFilter(bucket="bk", prefix="p/"), reason="r", dry_run=False)
+    assert len(sent) == 1 and len(ops.failures(FailureFilter())) == 2
+    assert [h["who"] for h in thief.holders()] == ["thief"]  # the stalled owner did not delete the new one's lock
+    audit = ops.audit_log()[0]
+    assert (audit["action"], audit["count"], audit["planned"], audit["stopped"]) == ("replay", 1, 3, "LockLost")
+
+
+def test_replay_acts_on_exactly_the_entries_shown(ops, enqueued):
+    fail(ops, "a")
+    plan = ops.prepare_replay(FailureFilter())
+    assert (plan.count, plan.rate, plan.scope) == (1, DEFAULT_RATE, "every bucket")
+    fail(ops, "arrived-after-the-prompt")
+    fail(ops, "b")
+    ops._failures.remove([e["id"] for e in ops.failures(FailureFilter()) if e["key"] == "b"])
+    done = ops.run_replay(plan, reason="shown")
+    assert [r.key for r, _ in enqueued] == ["a"] and done.count == 1
+    assert [e["key"] for e in ops.failures(FailureFilter())] == ["arrived-after-the-prompt"]
+
+
+def test_a_shown_entry_replayed_meanwhile_is_not_replayed_twice(ops, enqueued):
+    fail(ops, "a")
+    fail(ops, "b")
+    plan = ops.prepare_replay(FailureFilter())
+    ops.replay(FailureFilter(prefix="a"), reason="someone else", dry_run=False)
+    done = ops.run_replay(plan, reason="mine")
+    assert sorted(r.key for r, _ in enqueued) == ["a", "b"]
+    assert (done.count, done.gone) == (1, 1)
+
+
+def test_default_rate_and_an_explicit_unlimited_rate():
+    assert DEFAULT_RATE == 50.0
+    assert check_rate(None) == 50.0 and check_rate(0) == 0 and check_rate(7.5) == 7.5
+    with pytest.raises(OperationRefused, match="--rate -1"):
+        check_rate(-1)
 
 
 def test_unparseable_notifications_are_listed_but_not_replayed(ops, enqueued):
@@ -91,6 +247,21 @@ def test_purge_removes_the_selection_and_audits(ops):
     assert plan.count == 1
     assert [e["key"] for e in ops.failures(FailureFilter())] == ["a"]
     assert ops.audit_log()[0]["action"] == "purge-failures"
+
+
+def test_purge_deletes_exactly_the_entries_shown_not_what_arrived_after_the_prompt(ops):
+    fail(ops, "a")
+    fail(ops, "b")
+    plan = ops.prepare_purge(FailureFilter())
+    assert plan.count == 2
+    fail(ops, "new")  # a new failure between the prompt and the delete
+    fail(ops, "b", "AccessDenied")  # and a newer failure of an object shown: not what the operator saw
+    done = ops.run_purge(plan, reason="confirmed")
+    assert (done.count, done.changed, done.gone) == (1, 1, 0)
+    left = {e["key"]: e["error_class"] for e in ops.failures(FailureFilter())}
+    assert left == {"new": "StorageUnavailable", "b": "AccessDenied"}
+    audit = ops.audit_log()[0]
+    assert (audit["count"], audit["shown"], audit["kept_changed"]) == (1, 2, 1)
 
 
 def test_backfill_enqueues_what_needs_labelling(ops, enqueued, store):
@@ -137,3 +308,43 @@ def test_backfill_publishes_what_its_enqueue_grouped_even_when_the_listing_fails
     with pytest.raises(RuntimeError, match="half-way"):
         ops.backfill("bk", "p/", policy_version="2026.11-1")
     assert (sorted(published), buffered) == (["p/a.jpg", "p/b.jpg"], [])
+
+
+def test_backfill_stops_at_its_cap(ops, enqueued, store):
+    for i in range(5):
+        store.put("bk", f"p/{i}.jpg", b"x")
+    preview = ops.prepare_backfill("bk", "p/", max_objects=3)
+    assert (preview.count, preview.capped, preview.limit, preview.rate) == (3, True, 3, DEFAULT_RATE)
+    assert ops.prepare_backfill("bk", "p/").count == 5  # the default cap is far above
+    plan = ops.backfill("bk", "p/", policy_version="2026.11-1", max_objects=3)
+    assert [r.key for r, _ in enqueued] == ["p/0.jpg", "p/1.jpg", "p/2.jpg"]
+    assert (plan.count, plan.capped) == (3, True) and "stopped at --max 3 after s3://bk/p/2.jpg" in plan.note
+    assert ops.audit_log()[0]["capped"] is True
+    enqueued.clear()
+    assert ops.backfill("bk", "p/", policy_version="2026.11-1", max_objects=0).count == 5  # 0: no cap
+
+
+def test_backfill_holds_its_scope_so_an_overlapping_replay_is_refused(ops, redis_client, key_prefix, store):
+    store.put("bk", "p/a.jpg", b"1")
+    fail(ops, "p/x/1")
+    refusals: list[str] = []
+
+    def enqueue(ref, batch):
+        with pytest.raises(OperationRefused) as refused:
+            ops.replay(FailureFilter(bucket="bk", prefix="p/x"), reason="overlap", dry_run=False)
+        refusals.append(str(refused.value))
+        assert ops.replay(FailureFilter(bucket="bk", prefix="q/"), reason="elsewhere", dry_run=False).count == 0
+
+    backfill = Operations(
+        redis=redis_client,
+        prefix=key_prefix,
+        failures=ops._failures,
+        batches=ops._batches,
+        enqueue=enqueue,
+        store=store,
+        who="carol",
+    )
+    assert backfill.backfill("bk", "p", policy_version="2026.11-1").count == 1
+    [message] = refusals
+    assert "a backfill of s3://bk/p is running (started by carol" in message and "overlaps s3://bk/p/x" in message
+    assert locks(redis_client, key_prefix).holders() == []
