@@ -103,6 +103,14 @@ class Settings:
     intake_skip_echoes: bool = True
     """Drop the copy event that each write-back causes at the intake when its guard shows it is our own echo
     (saves a worker task per object); see docs/performance.md."""
+    intake_batch_window_seconds: int = 3600
+    """The intake rounds of one source within one window of this many seconds share one batch
+    (``sqs-20261202T1400``), so the batch counters grow with time, not with the number of rounds."""
+    intake_batch_ttl_seconds: int = 7 * 24 * 3600
+    """How long an intake window's batch counters are kept after their last update."""
+    buckets: str | None = None
+    """Comma-separated buckets the pipeline may read and write back to; unset: any bucket (a warning at start).
+    An object of another bucket is recorded as a skip by the intake and the worker, never fetched."""
 
     configured: frozenset[str] = dataclasses.field(default=frozenset(), compare=False, repr=False)
     """Names of the fields the environment set explicitly (the demo starts embedded servers for the others)."""
@@ -337,6 +345,23 @@ def _check(settings: Settings) -> None:
         load_policy(settings.policy_file)
     except PolicyError as exc:
         raise SettingsError(f"{PREFIX}POLICY_FILE: {exc}") from None
+    if settings.intake_batch_window_seconds < 60 or settings.intake_batch_window_seconds % 60:
+        raise SettingsError(
+            f"{PREFIX}INTAKE_BATCH_WINDOW_SECONDS ({settings.intake_batch_window_seconds}) must be a whole number of "
+            "minutes (a multiple of 60, e.g. 3600): the batch id names the window's start to the minute"
+        )
+    if settings.intake_batch_ttl_seconds < settings.intake_batch_window_seconds:
+        raise SettingsError(
+            f"{PREFIX}INTAKE_BATCH_TTL_SECONDS ({settings.intake_batch_ttl_seconds}) must be at least "
+            f"{PREFIX}INTAKE_BATCH_WINDOW_SECONDS ({settings.intake_batch_window_seconds}), or a window's counters "
+            "expire while it is still open"
+        )
+    from pipeline.events import BucketAllowList  # pure, imports nothing from here
+
+    try:
+        BucketAllowList.parse(settings.buckets)
+    except ValueError as exc:
+        raise SettingsError(f"{PREFIX}BUCKETS={settings.buckets!r}: {exc}") from None
     if settings.task_group_size == 0:
         raise SettingsError(f"{PREFIX}TASK_GROUP_SIZE must be at least 1 (1 sends every object as its own task)")
     if settings.worker_concurrency == 0:

@@ -180,8 +180,9 @@ def _enqueue_and_count(settings: Settings, source: str) -> tuple[Any, Any, Any, 
     )
     from workers.metrics import INTAKE_TASKS
 
-    def count(batch_id: str, n: int) -> None:
-        batches.count(batch_id, "queued", n)
+    def count(batch_id: str, n: int, fields: Any) -> None:
+        """A round's tasks join its window's batch, which is kept ``intake_batch_ttl_seconds`` (workers keep it)."""
+        batches.count(batch_id, "queued", n, ttl=settings.intake_batch_ttl_seconds, fields=fields)
         INTAKE_TASKS.labels(source).inc(n)
 
     enqueue = grouping_enqueue()
@@ -193,6 +194,17 @@ def _enqueue_and_count(settings: Settings, source: str) -> tuple[Any, Any, Any, 
 
     linger = Linger(settings.intake_linger_ms / 1000, buffered=enqueue.buffered, behind=behind)
     return enqueue, failures, count, linger
+
+
+def _intake_scope(settings: Settings) -> dict[str, Any]:
+    """The intake's bucket allow-list (MEDIA_INGEST_BUCKETS) and batch window."""
+    from pipeline.events import BucketAllowList
+    from workers.intake import BatchWindow
+
+    return {
+        "allowed": BucketAllowList.parse(settings.buckets),
+        "window": BatchWindow(settings.intake_batch_window_seconds),
+    }
 
 
 def _echo_filter(settings: Settings) -> Any:
@@ -246,6 +258,7 @@ def _intake_sqs(args: argparse.Namespace, settings: Settings) -> int:
         flush=enqueue.flush,
         discard=enqueue.discard,
         linger=linger,
+        **_intake_scope(settings),
     )
     _serve_intake_metrics(args, settings, intake, max_quiet=3 * settings.sqs_wait_seconds + 30)
     intake.run()
@@ -267,6 +280,7 @@ def _intake_redis(args: argparse.Namespace, settings: Settings) -> int:
         flush=enqueue.flush,
         discard=enqueue.discard,
         linger=linger,
+        **_intake_scope(settings),
     )
     _serve_intake_metrics(args, settings, intake, max_quiet=60)
     intake.run()
@@ -583,10 +597,14 @@ def _batch_row(batch_id: str, fields: dict[str, str]) -> dict[str, Any]:
     row: dict[str, Any] = {"batch_id": batch_id, **{c: int(fields.get(c, 0)) for c in _COUNTERS}}
     done = sum(row[c] for c in _COUNTERS[1:])
     row["state"] = "done" if row["queued"] and done >= row["queued"] else "running"
+    if float(fields.get("window_end", 0)) > time.time():
+        row["state"] = "open"  # an intake window still taking rounds: its queued count grows until window_end
     row["started"] = _ago(float(fields["started_at"])) if "started_at" in fields else ""
     if "finished_at" in fields and "started_at" in fields:
         row["took_s"] = round(float(fields["finished_at"]) - float(fields["started_at"]), 1)
-    row.update({k: v for k, v in fields.items() if k in ("kind", "parents", "reason", "who", "prefix")})
+    row.update({k: v for k, v in fields.items() if k in ("kind", "parents", "reason", "who", "prefix", "source")})
+    if "window_end" in fields:
+        row["window_end"] = time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime(float(fields["window_end"])))
     return row
 
 

@@ -60,6 +60,26 @@ GROUP_HANDOFFS = Counter(
 INTAKE_ECHOES = Counter(
     "media_ingest_intake_echoes_total", "Write-back copy events an intake dropped as our own echoes."
 )
+INTAKE_ROUNDS = Counter(
+    "media_ingest_intake_rounds_total", "Intake rounds finished (events taken, enqueued, acknowledged).", ["source"]
+)
+INTAKE_ROUND_EVENTS = Histogram(
+    "media_ingest_intake_round_events",
+    "Events (SQS messages, Redis list items) per finished intake round; the batches are per time window.",
+    ["source"],
+    buckets=(1, 2, 5, 10, 20, 50, 100, 200),
+)
+INTAKE_BAD_EVENTS = Counter(
+    "media_ingest_intake_bad_events_total",
+    "Notifications an intake could not parse, recorded as BadEvent in the failure store and acknowledged.",
+    ["source"],
+)
+INTAKE_SKIPPED = Counter(
+    "media_ingest_intake_skipped_total",
+    "What an intake did not enqueue, by reason: not_created (test events, deletions), bucket_not_allowed "
+    "(a bucket outside MEDIA_INGEST_BUCKETS, recorded as a skip).",
+    ["source", "reason"],
+)
 
 
 class BacklogCollector(Collector):

@@ -20,6 +20,7 @@ from celery import Task, signals
 from celery.exceptions import Reject, SoftTimeLimitExceeded
 
 from pipeline.errors import ObjectChanged, ObjectNotFound, PermanentError, RetryableError, StateUnavailable
+from pipeline.events import BucketAllowList, BucketNotAllowed
 from pipeline.grouping import Grouper, GroupingRule
 from pipeline.interfaces import FailureEntry
 from pipeline.model import ObjectRef
@@ -113,12 +114,30 @@ class PoisonObject(PermanentError):
     """The object was delivered MAX_DELIVERIES times without finishing: it crashes or hangs the worker."""
 
 
+BUCKETS = BucketAllowList.parse(settings.buckets)
+"""MEDIA_INGEST_BUCKETS: a task for another bucket (from any path: intake, submit, replay, backfill) is a skip."""
+
+
+@signals.worker_ready.connect
+def _warn_any_bucket(**_: object) -> None:
+    if BUCKETS.allows_any:
+        log.warning(
+            "buckets.any_allowed",
+            reason="MEDIA_INGEST_BUCKETS is not set: objects of any bucket a task names are read and written back",
+            fix="set MEDIA_INGEST_BUCKETS to the comma-separated buckets this pipeline labels",
+        )
+
+
 def _label_one(request: Any, obj: ObjectRef, batch_id: str | None) -> str:
     """Guard, label, count and log one object; the body both tasks share.
 
     Returns the outcome status. Raises :class:`RetryableError` / :class:`PermanentError` for the caller's retry
-    policy; an object that was recorded (poison, vanished, replaced) returns its status instead.
+    policy; an object that was recorded (poison, vanished, replaced, a bucket not allowed) returns its status.
     """
+    if not BUCKETS.allows(obj.bucket):  # before anything touches the object: it is never fetched
+        refusal = BucketNotAllowed(BUCKETS.refusal(obj.bucket))
+        _record_failure(obj, batch_id, request.id, refusal, (request.retries or 0) + 1, disposition="skipped")
+        return "skipped"
     rt = runtime()
     identity = _identity(obj)
     deliveries = rt.deliveries.started(identity)

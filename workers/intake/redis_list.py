@@ -15,8 +15,23 @@ from typing import Any, cast
 import redis
 import structlog
 
+from pipeline.events import BucketAllowList
 from pipeline.interfaces import FailureSink
-from workers.intake import NO_LINGER, Discard, Enqueue, Flush, IsEcho, Linger, Round, no_flush
+from workers.intake import (
+    ANY_BUCKET,
+    HOURLY,
+    NO_LINGER,
+    BatchWindow,
+    CountQueued,
+    Discard,
+    Enqueue,
+    Flush,
+    IsEcho,
+    Linger,
+    Round,
+    no_flush,
+    warn_if_any_bucket,
+)
 
 log = structlog.get_logger("media_ingest.intake.redis")
 
@@ -29,14 +44,18 @@ class RedisListIntake:
         *,
         enqueue: Enqueue,
         failures: FailureSink,
-        count_queued: Any,
+        count_queued: CountQueued,
         block_seconds: int = 5,
         batch_size: int = 100,
         is_echo: IsEcho | None = None,
         flush: Flush = no_flush,
         discard: Discard = no_flush,
         linger: Linger = NO_LINGER,
+        allowed: BucketAllowList = ANY_BUCKET,
+        window: BatchWindow = HOURLY,
     ) -> None:
+        self._allowed = allowed
+        self._window = window
         self._redis = client
         self._linger = linger
         self._flush = flush
@@ -71,7 +90,14 @@ class RedisListIntake:
         first = self._redis.blmove(self._key, self._processing, self._block, "LEFT", "RIGHT")
         if first is None:
             return 0
-        round_ = Round("redis", enqueue=self._enqueue, failures=self._failures, is_echo=self._is_echo)
+        round_ = Round(
+            "redis",
+            enqueue=self._enqueue,
+            failures=self._failures,
+            is_echo=self._is_echo,
+            allowed=self._allowed,
+            window=self._window,
+        )
         items: list[Any] = []
 
         def take(head: Any = None) -> int:
@@ -100,13 +126,15 @@ class RedisListIntake:
         for item in items:
             self._redis.lrem(self._processing, 1, cast(str, item))
         if round_.enqueued:
-            self._count_queued(round_.batch_id, round_.enqueued)
+            self._count_queued(round_.batch_id, round_.enqueued, round_.batch_fields)
+        round_.observe()
         log.info("intake.batch", **round_.summary())
         return round_.enqueued
 
     def run(self) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self.stopping.set())
+        warn_if_any_bucket(self._allowed, process="intake")
         self.recover()
         log.info("intake.started", key=self._key)
         while not self.stopping.is_set():

@@ -15,8 +15,23 @@ import boto3
 import structlog
 from botocore.config import Config
 
+from pipeline.events import BucketAllowList
 from pipeline.interfaces import FailureSink
-from workers.intake import NO_LINGER, Discard, Enqueue, Flush, IsEcho, Linger, Round, no_flush
+from workers.intake import (
+    ANY_BUCKET,
+    HOURLY,
+    NO_LINGER,
+    BatchWindow,
+    CountQueued,
+    Discard,
+    Enqueue,
+    Flush,
+    IsEcho,
+    Linger,
+    Round,
+    no_flush,
+    warn_if_any_bucket,
+)
 
 log = structlog.get_logger("media_ingest.intake.sqs")
 
@@ -34,14 +49,18 @@ class SqsIntake:
         *,
         enqueue: Enqueue,
         failures: FailureSink,
-        count_queued: Any,
+        count_queued: CountQueued,
         wait_seconds: int = 20,
         visibility_timeout: int = 60,
         is_echo: IsEcho | None = None,
         flush: Flush = no_flush,
         discard: Discard = no_flush,
         linger: Linger = NO_LINGER,
+        allowed: BucketAllowList = ANY_BUCKET,
+        window: BatchWindow = HOURLY,
     ) -> None:
+        self._allowed = allowed
+        self._window = window
         self._sqs = client
         self._linger = linger
         self._flush = flush
@@ -72,7 +91,14 @@ class SqsIntake:
         messages = self._receive(self._wait)
         if not messages:
             return 0
-        round_ = Round("sqs", enqueue=self._enqueue, failures=self._failures, is_echo=self._is_echo)
+        round_ = Round(
+            "sqs",
+            enqueue=self._enqueue,
+            failures=self._failures,
+            is_echo=self._is_echo,
+            allowed=self._allowed,
+            window=self._window,
+        )
         done: list[dict[str, str]] = []
 
         def take(batch: list[dict[str, Any]]) -> int:
@@ -99,17 +125,19 @@ class SqsIntake:
             log.exception("intake.enqueue_failed", messages=round_.events)
             return 0
         if round_.enqueued:
-            self._count_queued(round_.batch_id, round_.enqueued)
+            self._count_queued(round_.batch_id, round_.enqueued, round_.batch_fields)
         for first in range(0, len(done), 10):
             result = self._sqs.delete_message_batch(QueueUrl=self._queue_url, Entries=done[first : first + 10])
             for failed in result.get("Failed", []):
                 log.warning("intake.delete_failed", reason=failed.get("Message"), code=failed.get("Code"))
+        round_.observe()
         log.info("intake.batch", **round_.summary(events_as="messages"))
         return round_.enqueued
 
     def run(self) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self.stopping.set())
+        warn_if_any_bucket(self._allowed, process="intake")
         log.info("intake.started", queue_url=self._queue_url)
         while not self.stopping.is_set():
             try:
