@@ -663,3 +663,12 @@ def test_intake_settings_defaults_and_values():
     s = load_settings(env)
     assert (s.buckets, s.intake_batch_window_seconds, s.intake_batch_ttl_seconds) == ("uploads, avatars", 600, 86400)
     assert load_settings(s.to_environ()) == s, "child processes get the same settings"
+
+
+def test_a_huge_bad_list_item_is_recorded_with_a_short_preview():
+    failures = InMemoryFailureSink()
+    body = b"\xff" + b"x" * (64 * 1024 * 1024)  # a Redis list item may be any size; only its start is decoded
+    assert dispatch(body, batch_id="b", enqueue=_never, failures=failures, origin="redis:k") == Dispatched(bad=1)
+    [entry] = failures.entries()
+    assert entry["message"].startswith("notification is 67108865 bytes, more than the 1048576 bytes")
+    assert len(entry["message"]) < 400 and entry["etag"].startswith("sha256:")

@@ -321,5 +321,6 @@ def warn_if_any_bucket(allowed: BucketAllowList, **where: object) -> None:
 
 
 def bytes_preview(body: str | bytes, limit: int = 120) -> str:
-    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    """The start of a body for a failure message; only the start is decoded (a list item may be huge)."""
+    text = body[: 4 * limit].decode("utf-8", "replace") if isinstance(body, bytes) else body
     return repr(text[:limit])
