@@ -325,6 +325,12 @@ def redis_failures(client: Any, prefix: str) -> Any:
     return RedisFailureSink(client, prefix=prefix, max_entries=1000, max_age=86_400)
 
 
+def metric(name: str, **labels: str) -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value(name, {"source": "redis", **labels}) or 0.0
+
+
 def test_bad_notifications_in_front_of_good_ones_are_recorded_and_the_good_ones_enqueued(redis_client, key_prefix):
     from workers.intake.redis_list import RedisListIntake
 
@@ -341,9 +347,12 @@ def test_bad_notifications_in_front_of_good_ones_are_recorded_and_the_good_ones_
         count_queued=lambda batch, n, fields: counted.append(n),
         block_seconds=1,
     )
+    before = metric("media_ingest_intake_bad_events_total"), metric("media_ingest_intake_rounds_total")
     assert intake.poll_once() == 2
     assert (broker.tasks, counted) == ([["a", "b"]], [2])
     assert (redis_client.llen(key), redis_client.llen(f"{key}:processing")) == (0, 0), "all acknowledged"
+    after = metric("media_ingest_intake_bad_events_total"), metric("media_ingest_intake_rounds_total")
+    assert (after[0] - before[0], after[1] - before[1]) == (3, 1), "three bad events in one round"
     entries = sorted(failures.entries(), key=lambda e: e["message"])
     assert [(e["error_class"], e["bucket"], e["key"], e["disposition"]) for e in entries] == [
         ("BadEvent", "-", f"redis:{key}", "failed")
@@ -444,8 +453,10 @@ def test_the_intake_records_an_object_of_a_bucket_not_allowed_as_a_skip(redis_cl
         block_seconds=1,
         allowed=BucketAllowList.parse("uploads,avatars"),
     )
+    skipped = metric("media_ingest_intake_skipped_total", reason="bucket_not_allowed")
     assert intake.poll_once() == 1
     assert broker.tasks == [["a.jpg"]]
+    assert metric("media_ingest_intake_skipped_total", reason="bucket_not_allowed") == skipped + 1
     [entry] = failures.entries()
     assert (entry["bucket"], entry["key"], entry["error_class"], entry["disposition"]) == (
         "backups",
