@@ -70,11 +70,12 @@ def body_digest(body: str | bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()[:16]
 
 
-# A JSON string, or an unterminated one running to the end of the text (so that every quote starts a match and the
-# scan stays linear; the parser reports the unterminated string itself).
-_STRINGS = re.compile(r'"[^"\\]*(?:\\[\s\S][^"\\]*)*(?:"|\\?\Z)')
-_NOT_BRACKETS = re.compile(r"[^\[\]{}]+")
-_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+# The nesting scan, in C: drop escapes (so an escaped quote cannot end a string), keep only brackets and quotes, drop
+# the strings (an unterminated one runs to the end; the parser reports it), and add up what is left.
+_ESCAPES = re.compile(rb"\\[\s\S]")
+_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'[]{}"')
+_STRINGS = re.compile(rb'"[^"]*(?:"|\Z)')
+_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
 
 
 def _loads(body: str | bytes, what: str) -> Any:
@@ -83,19 +84,20 @@ def _loads(body: str | bytes, what: str) -> Any:
         unit = "bytes" if isinstance(body, bytes) else "characters"
         raise BadEvent(f"{what} is {len(body)} {unit}, more than the {MAX_BODY_BYTES} bytes a notification may have")
     if isinstance(body, bytes):
+        data = body
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise BadEvent(f"{what} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     else:
+        text = body
         try:
-            size = len(body.encode("utf-8"))
+            data = body.encode("utf-8")
         except UnicodeEncodeError as exc:
             raise BadEvent(f"{what} is not valid Unicode text ({exc.reason} at character {exc.start})") from None
-        if size > MAX_BODY_BYTES:
-            raise BadEvent(f"{what} is {size} bytes, more than the {MAX_BODY_BYTES} bytes a notification may have")
-        text = body
-    _check_nesting(text, what)
+        if len(data) > MAX_BODY_BYTES:
+            raise BadEvent(f"{what} is {len(data)} bytes, more than the {MAX_BODY_BYTES} bytes a notification may have")
+    _check_nesting(data, what)
     try:
         return json.loads(text, parse_constant=_reject_constant)
     except BadEvent as exc:
@@ -110,11 +112,11 @@ def _reject_constant(name: str) -> Any:
     raise BadEvent(f"uses {name}, which is not JSON")
 
 
-def _check_nesting(text: str, what: str) -> None:
+def _check_nesting(data: bytes, what: str) -> None:
     """Refuse a text whose arrays and objects nest deeper than :data:`MAX_NESTING`, before parsing it (linear)."""
-    if text.count("[") + text.count("{") <= MAX_NESTING:
+    if data.count(b"[") + data.count(b"{") <= MAX_NESTING:
         return  # cannot nest deeper than it has openings
-    brackets = _NOT_BRACKETS.sub("", _STRINGS.sub("", text))
+    brackets = _STRINGS.sub(b"", _ESCAPES.sub(b"", data).translate(None, _NOT_STRUCTURE))
     if brackets and max(itertools.accumulate(_STEP[c] for c in brackets)) > MAX_NESTING:
         raise BadEvent(f"{what} nests more than {MAX_NESTING} levels deep")
 
