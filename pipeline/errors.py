@@ -52,3 +52,8 @@ class AccessDenied(PermanentError):
 
 class BadEvent(PermanentError):
     """An intake message that is not an S3/MinIO event notification."""
+
+
+class MetadataNotWritable(PermanentError):
+    """The object's own user metadata leaves no way to write the label onto it (not ASCII, or above S3's 2 KB with
+    the label): found before anything is published, so the object gets a failure entry naming the fix, no record."""
