@@ -63,19 +63,42 @@ class ObjectStore(Protocol):
         ...
 
 
-class LabelSink(Protocol):
-    def publish(self, record: Mapping[str, Any], dedupe_key: str) -> bool:
-        """Append ``record`` to the label queue once per ``dedupe_key``, atomically.
+@dataclass(frozen=True)
+class Guard:
+    """An exactly-once guard that is set: this identity was published (or registered as our write-back's copy)."""
 
-        Returns False when a record with that key was already published (a rerun or duplicate event).
+    written: Mapping[str, str] | None
+    """The ``aigc-*`` metadata the write-back puts on the object, kept with the guard so that what is on the object
+    can be compared with it (the uploader can replace metadata by copying the object onto itself, ETag unchanged)
+    and repaired from it without reading the object again. None for a guard that holds none (set without metadata,
+    or by a release before guards kept it): then nothing on the object can be matched against it."""
+
+
+class LabelSink(Protocol):
+    def publish(self, record: Mapping[str, Any], dedupe_key: str, written: Mapping[str, str] | None = None) -> bool:
+        """Append ``record`` to the label queue once per ``dedupe_key``, atomically, and keep ``written`` (the
+        ``aigc-*`` metadata for the object, at most :data:`MAX_GUARD_METADATA_BYTES`) with the guard.
+
+        Returns False when a record with that key was already published (a rerun or duplicate event); the guard
+        then keeps what the first publish wrote (:meth:`guard`).
         """
         ...
 
     def is_published(self, dedupe_key: str) -> bool: ...
 
-    def mark_published(self, dedupe_key: str) -> None:
-        """Record that ``dedupe_key`` needs no record of its own (the object our write-back copy produced)."""
+    def guard(self, dedupe_key: str) -> Guard | None:
+        """The guard of ``dedupe_key`` with the metadata kept with it; None when it is not set."""
         ...
+
+    def mark_published(self, dedupe_key: str, written: Mapping[str, str] | None = None) -> None:
+        """Set the guard of ``dedupe_key`` without publishing: the identity our write-back's copy produced (with the
+        ``written`` metadata that copy carries), or a guard that holds no metadata yet getting it."""
+        ...
+
+
+MAX_GUARD_METADATA_BYTES = 512
+"""Most ``aigc-*`` metadata a guard keeps (compact JSON, the ``aigc-`` prefix of its keys left out), so the guards,
+one per object version for the guard's TTL, stay small in Redis. What the pipeline writes is about 100 bytes."""
 
 
 @dataclass(frozen=True)

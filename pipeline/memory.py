@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -12,8 +13,9 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from pipeline.errors import ObjectChanged, ObjectNotFound
-from pipeline.interfaces import FailureEntry
+from pipeline.interfaces import MAX_GUARD_METADATA_BYTES, FailureEntry, Guard
 from pipeline.model import ObjectRef, StoredObject
+from pipeline.record import METADATA_PREFIX
 
 
 @dataclass
@@ -37,11 +39,13 @@ class InMemoryObjectStore:
         *,
         content_type: str = "application/octet-stream",
         metadata: Mapping[str, str] | None = None,
+        etag: str | None = None,
     ) -> StoredObject:
+        """Store a new object (version); ``etag`` stands in for one S3 would not compute as the MD5 (multipart)."""
         obj = StoredObject(
             bucket=bucket,
             key=key,
-            etag=hashlib.md5(data).hexdigest(),
+            etag=etag or hashlib.md5(data).hexdigest(),
             size=len(data),
             version_id=f"v{next(self._ids)}" if self.versioned else None,
             content_type=content_type,
@@ -99,23 +103,40 @@ class InMemoryObjectStore:
 @dataclass
 class InMemoryLabelSink:
     records: list[dict[str, Any]] = field(default_factory=list)
-    _done: set[str] = field(default_factory=set)
+    _done: dict[str, Guard] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def publish(self, record: Mapping[str, Any], dedupe_key: str) -> bool:
+    def publish(self, record: Mapping[str, Any], dedupe_key: str, written: Mapping[str, str] | None = None) -> bool:
+        guard = _guard(written)
         with self._lock:
             if dedupe_key in self._done:
                 return False
-            self._done.add(dedupe_key)
+            self._done[dedupe_key] = guard
             self.records.append(dict(record))
             return True
 
     def is_published(self, dedupe_key: str) -> bool:
         return dedupe_key in self._done
 
-    def mark_published(self, dedupe_key: str) -> None:
+    def guard(self, dedupe_key: str) -> Guard | None:
+        return self._done.get(dedupe_key)
+
+    def mark_published(self, dedupe_key: str, written: Mapping[str, str] | None = None) -> None:
+        guard = _guard(written)
         with self._lock:
-            self._done.add(dedupe_key)
+            self._done[dedupe_key] = guard
+
+
+def _guard(written: Mapping[str, str] | None) -> Guard:
+    """A guard holding a copy of ``written``, refused above the size the Redis sink keeps (same contract)."""
+    if written is None:
+        return Guard(None)
+    if not all(k.startswith(METADATA_PREFIX) for k in written):
+        raise ValueError(f"guard metadata must be {METADATA_PREFIX}* keys only: {sorted(written)}")
+    short = {k.removeprefix(METADATA_PREFIX): v for k, v in written.items()}
+    if len(json.dumps(short, separators=(",", ":"))) > MAX_GUARD_METADATA_BYTES:
+        raise ValueError(f"guard metadata above {MAX_GUARD_METADATA_BYTES} bytes: {short!r:.200}")
+    return Guard(dict(written))
 
 
 @dataclass

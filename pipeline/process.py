@@ -1,20 +1,24 @@
 """Label one object version: the plain function a worker task calls. No Celery, boto3 or redis import here.
 
-Order matters for "never lose, never duplicate":
+Order matters for "never lose, never duplicate, never a label the stream does not say":
 
 1. GET the object; its headers arrive first. If this pipeline already published a record for exactly this object
-   version under the current policy and the label is on the object, stop: this is our own write-back's
-   ``ObjectCreated:Copy`` or a duplicate event. Metadata alone never counts: whoever uploads an object can set
-   ``x-amz-meta-aigc-*`` on it, so the proof is the exactly-once guard in Redis.
+   version under the current policy and the object's ``aigc-*`` metadata is exactly what was written with it (kept
+   with the exactly-once guard), stop: this is our own write-back's ``ObjectCreated:Copy`` or a duplicate event.
+   If it was published but the metadata differs (a crash before the write-back, or an uploader's copy of the
+   object onto itself with forged ``x-amz-meta-aigc-*``, which keeps the ETag), write the stored metadata again,
+   without reading the body and without a second record (:func:`examine`). Metadata alone never counts.
 2. Stream the body to a temporary file (bounded memory, size cap) and read its credentials.
-3. Publish the record, exactly once per object version (atomic guard + XADD).
+3. Check that the metadata can be written (ASCII, S3's 2 KB with the object's own), then publish the record,
+   exactly once per object version (atomic guard + XADD), the metadata kept with the guard.
 4. Write the metadata back with a conditional copy. A crash between 3 and 4 is repaired by the redelivery, which
-   finds the guard but no label on the object, recomputes and copies, while the guard keeps the stream at one
+   finds the guard but not its metadata on the object and copies it, while the guard keeps the stream at one
    record.
 """
 
 from __future__ import annotations
 
+import io
 import tempfile
 import time
 from collections.abc import Callable, Mapping
@@ -26,7 +30,7 @@ from pipeline.errors import ObjectChanged
 from pipeline.interfaces import CredentialReader, CredentialReport, LabelSink, ObjectStore
 from pipeline.model import ObjectRef, StoredObject
 from pipeline.policy import Decision, Policy, decide
-from pipeline.record import LabelRecord, build_record, merged_metadata, metadata_for
+from pipeline.record import LabelRecord, build_record, labels_on, metadata_for, metadata_to_write
 from pipeline.spool import SPOOL_PREFIX, SPOOL_SUFFIX
 
 MULTIPART_COPY_LIMIT = 5 * 1024**3
@@ -75,10 +79,11 @@ def echo_key(ref: ObjectRef, policy_version: str) -> str | None:
     Every write-back is a CopyObject onto the object itself, so the storage announces it with a copy event that
     names the labelled version: in an unversioned bucket the same ETag, whose guard :func:`label_object` set when
     it published; in a versioned bucket (or after a multipart upload) the new version/ETag, which the write-back
-    registers. An intake that finds that guard set can drop the event instead of spending a worker task on it.
-    Only copy events qualify: an upload of the same bytes (Put, Post, CompleteMultipartUpload) may have replaced
-    the labelled metadata and goes to a worker. A miss (guard not set yet, another policy version during a
-    rollout) costs nothing but the worker's own check, which stays the authority.
+    registers. A set guard makes the event a candidate only: an uploader's copy of the object onto itself keeps the
+    ETag too, so :func:`is_own_echo` also compares the object's metadata with what was written. Only copy events
+    qualify: an upload of the same bytes (Put, Post, CompleteMultipartUpload) goes to a worker. A miss (guard not
+    set yet, another policy version during a rollout) costs nothing but the worker's own check, which stays the
+    authority.
     """
     if ref.event_name not in COPY_EVENTS or not ref.etag:
         return None
@@ -100,6 +105,64 @@ def written_key(obj: StoredObject, policy: Policy) -> str:
     return "written\0" + identity(obj, policy)
 
 
+Found = Literal["new", "current", "repair", "unknown"]
+"""What the guards say about an object version (:func:`examine`)."""
+
+
+@dataclass(frozen=True)
+class Examined:
+    found: Found
+    written: Mapping[str, str] | None = None
+    """The metadata kept with the guard (what the stream's record says the object should carry)."""
+
+
+def examine(obj: StoredObject, sink: LabelSink, policy: Policy) -> Examined:
+    """Compare the object's ``aigc-*`` metadata with what was written for this exact version and policy.
+
+    * ``new``: no guard, nothing published: read and label it.
+    * ``current``: published, and the object carries exactly the metadata written with the guard; or, in a
+      versioned bucket, the event names the old version whose write-back completed (the label is on a new one).
+    * ``repair``: published, but the object's ``aigc-*`` keys differ from what was written: a write-back a crash
+      interrupted, an upload of the same bytes, or an uploader's copy of the object onto itself with other metadata
+      (same ETag in an unversioned bucket). Write the stored metadata again; no read, no second record.
+    * ``unknown``: published under a guard that holds no metadata (set by an earlier release): nothing on the
+      object can prove it current, so read it again (the guard keeps the stream at one record).
+
+    Metadata alone never counts: anyone who uploads can set ``x-amz-meta-aigc-*``, and copy an object onto itself.
+    """
+    guard = sink.guard(identity(obj, policy))
+    if guard is None:
+        return Examined("new")
+    if guard.written is not None and labels_on(obj.metadata) == guard.written:
+        return Examined("current", guard.written)
+    # In a versioned bucket the label lands on a new version; a redelivered event names the old one, which never
+    # carries it (a version's metadata never changes). The completed write-back was remembered under its identity.
+    if obj.version_id is not None and sink.is_published(written_key(obj, policy)):
+        return Examined("current", guard.written)
+    if guard.written is None:
+        return Examined("unknown")
+    return Examined("repair", guard.written)
+
+
+def is_own_echo(ref: ObjectRef, sink: LabelSink, store: ObjectStore, policy_version: str) -> bool:
+    """True when ``ref`` is the copy event of our own write-back and the object still carries what it wrote.
+
+    For the intake (see :func:`echo_key`): a copy event whose guard is set is only a candidate, since an uploader
+    can copy the object onto itself with other ``aigc-*`` metadata and keep bucket, key and ETag. So the object's
+    headers are read (one GET, body not read) and its ``aigc-*`` keys compared with those kept with the guard. The
+    GET comes after the copy the event announces, so whichever copy was last, its own event sees the final
+    metadata. Store errors propagate; the caller sends the event to a worker then.
+    """
+    key = echo_key(ref, policy_version)
+    if key is None:
+        return False
+    guard = sink.guard(key)
+    if guard is None or guard.written is None:
+        return False
+    obj, _ = store.fetch(ref, io.BytesIO(), accept=lambda _: False)
+    return labels_on(obj.metadata) == guard.written
+
+
 def label_object(
     ref: ObjectRef,
     services: Services,
@@ -109,8 +172,10 @@ def label_object(
 ) -> Outcome:
     started = clock()
     policy = services.policy
+    sink = services.sink
     stages: dict[str, float] = {}
     mark = started
+    seen: list[Examined] = []
 
     def lap(stage: str) -> None:
         nonlocal mark
@@ -118,29 +183,18 @@ def label_object(
         stages[stage] = now - mark
         mark = now
 
-    def labelled(obj: StoredObject) -> bool:
-        """Published for exactly this version under this policy (the guard), and the label is on the object.
-
-        Our write-back's copy produces a new identity when it changes the version (versioned bucket) or the ETag
-        (a multipart upload becomes single-part); the write-back registers that identity, so its event stops here.
-        A published identity whose metadata lacks the label is a write-back a crash interrupted: do it again.
-        """
-        if not services.sink.is_published(identity(obj, policy)):
-            return False
-        if obj.metadata.get("aigc-policy") == policy.version:
-            return True
-        # In a versioned bucket the label lands on a new version; a redelivered event names the old one, which
-        # never carries it. The completed write-back was remembered under the old version's identity.
-        return obj.version_id is not None and services.sink.is_published(written_key(obj, policy))
-
     def accept(obj: StoredObject) -> bool:
-        return not labelled(obj) and obj.size <= services.max_object_bytes
+        seen.append(examine(obj, sink, policy))
+        return seen[-1].found in ("new", "unknown") and obj.size <= services.max_object_bytes
 
     with tempfile.NamedTemporaryFile(dir=services.spool_dir, prefix=SPOOL_PREFIX, suffix=SPOOL_SUFFIX) as spool:
         obj, downloaded = services.store.fetch(ref, spool, accept=accept)
         lap("fetch")
-        if not downloaded and labelled(obj):
+        examined = seen[-1] if seen else examine(obj, sink, policy)
+        if examined.found == "current":
             return Outcome("already_labelled", detail="object carries a current label for this content", stages=stages)
+        if examined.found == "repair" and examined.written is not None:
+            return _repair(obj, examined.written, services, stages, lap)
         if downloaded:
             spool.flush()
             report, decision = assess_file(Path(spool.name), services.reader, policy)
@@ -166,27 +220,72 @@ def label_object(
         event_time=ref.event_time,
         batch_id=batch_id,
     )
-    published = services.sink.publish(record.to_dict(), identity(obj, policy))
+    labels = metadata_for(record)
+    if obj.size <= MULTIPART_COPY_LIMIT:
+        metadata_to_write(obj.metadata, labels, uri=_uri(obj))  # refuse now, before anything is published
+    published = sink.publish(record.to_dict(), identity(obj, policy), labels)
+    if not published:
+        # Another delivery published first: the object gets what the stream's record says, not our recomputation.
+        guard = sink.guard(identity(obj, policy))
+        if guard is not None and guard.written is not None:
+            labels = dict(guard.written)
+        else:  # a guard from an earlier release: it keeps ours from now on, so the echo is recognised
+            sink.mark_published(identity(obj, policy), labels)
     lap("publish")
+    status: Status = "labelled" if published else "duplicate"
     if obj.size > MULTIPART_COPY_LIMIT:
-        return Outcome(
-            "labelled" if published else "duplicate",
-            record,
-            detail="metadata not written: objects above 5 GB need a multipart copy, which is not implemented",
-            stages=stages,
-        )
-    try:
-        etag, version_id = services.store.write_metadata(obj, merged_metadata(obj.metadata, metadata_for(record)))
-        if (etag, version_id) != (obj.etag, obj.version_id):
-            services.sink.mark_published(dedupe_key(obj.bucket, obj.key, version_id, etag, policy.version))
-        if obj.version_id:
-            services.sink.mark_published(written_key(obj, policy))
-    except ObjectChanged:
-        return Outcome(
-            "replaced",
-            record,
-            detail="object replaced before write-back; its new upload has its own event",
-            stages=stages,
-        )
+        return Outcome(status, record, detail=_TOO_LARGE_TO_COPY, stages=stages)
+    if not _write_back(obj, labels, services):
+        return Outcome("replaced", record, detail=_REPLACED, stages=stages)
     lap("write_back")
-    return Outcome("labelled" if published else "duplicate", record, metadata_written=True, stages=stages)
+    return Outcome(status, record, metadata_written=True, stages=stages)
+
+
+_TOO_LARGE_TO_COPY = "metadata not written: objects above 5 GB need a multipart copy, which is not implemented"
+_REPLACED = "object replaced before write-back; its new upload has its own event"
+
+
+def _uri(obj: StoredObject) -> str:
+    return f"s3://{obj.bucket}/{obj.key}" + (f"?versionId={obj.version_id}" if obj.version_id else "")
+
+
+def _repair(
+    obj: StoredObject,
+    written: Mapping[str, str],
+    services: Services,
+    stages: dict[str, float],
+    lap: Callable[[str], None],
+) -> Outcome:
+    """Put the published label back on an object whose ``aigc-*`` metadata differs from it (see :func:`examine`)."""
+    found = labels_on(obj.metadata)
+    detail = (
+        f"aigc-label on the object was {found.get('aigc-label', '(none)')[:64]!r}, not the published "
+        f"{written.get('aigc-label')!r}"
+    )
+    if obj.size > MULTIPART_COPY_LIMIT:
+        return Outcome("duplicate", detail=f"{detail}; {_TOO_LARGE_TO_COPY}", stages=stages)
+    if not _write_back(obj, written, services):
+        return Outcome("replaced", detail=_REPLACED, stages=stages)
+    lap("write_back")
+    return Outcome(
+        "duplicate", detail=f"{detail}: rewritten from the published label", metadata_written=True, stages=stages
+    )
+
+
+def _write_back(obj: StoredObject, labels: Mapping[str, str], services: Services) -> bool:
+    """Copy the object onto itself with ``labels`` (its other user metadata kept); False if it was replaced.
+
+    The identity the copy produces (a new version, or the single-part ETag of a multipart upload) is registered
+    with the same metadata, so the copy's own event is recognised; in a versioned bucket the old version's
+    ``written`` guard says its write-back completed.
+    """
+    policy = services.policy
+    try:
+        etag, version_id = services.store.write_metadata(obj, metadata_to_write(obj.metadata, labels, uri=_uri(obj)))
+    except ObjectChanged:
+        return False
+    if (etag, version_id) != (obj.etag, obj.version_id):
+        services.sink.mark_published(dedupe_key(obj.bucket, obj.key, version_id, etag, policy.version), labels)
+    if obj.version_id:
+        services.sink.mark_published(written_key(obj, policy))
+    return True

@@ -101,8 +101,9 @@ class Settings:
     """While tasks already wait in the broker's queue, how long an intake round may go on taking events to fill a
     group of small objects (fewer, fuller tasks when the workers are behind; no wait at all when they are not)."""
     intake_skip_echoes: bool = True
-    """Drop the copy event that each write-back causes at the intake when its guard shows it is our own echo
-    (saves a worker task per object); see docs/performance.md."""
+    """Drop the copy event that each write-back causes at the intake when its guard, and the object's metadata
+    compared with what the guard keeps (one GET of the headers), show it is our own echo (saves a worker task per
+    object); see docs/operations.md#s3-write-back."""
     intake_batch_window_seconds: int = 3600
     """The intake rounds of one source within one window of this many seconds share one batch
     (``sqs-20261202T1400``), so the batch counters grow with time, not with the number of rounds."""

@@ -208,11 +208,15 @@ def _intake_scope(settings: Settings) -> dict[str, Any]:
 
 
 def _echo_filter(settings: Settings) -> Any:
-    """The intake's filter for our own write-backs' copy events, or None when ``intake_skip_echoes`` is off."""
+    """The intake's filter for our own write-backs' copy events, or None when ``intake_skip_echoes`` is off.
+
+    It reads the headers of each candidate (one GET per copy event whose guard is set), so the intake needs
+    ``s3:GetObject`` on the buckets, like the workers."""
     if not settings.intake_skip_echoes:
         return None
     from pipeline.policy import load_policy
     from pipeline.redis_backends import RedisLabelSink, connect
+    from pipeline.storage.s3 import S3ObjectStore, make_s3_client
     from workers.intake import echo_filter
 
     sink = RedisLabelSink(
@@ -222,7 +226,8 @@ def _echo_filter(settings: Settings) -> Any:
         done_ttl=settings.done_ttl_seconds,
         maxlen=settings.label_stream_maxlen,
     )
-    return echo_filter(sink, load_policy(settings.policy_file).version)
+    store = S3ObjectStore(make_s3_client(settings.s3_endpoint_url))
+    return echo_filter(sink, load_policy(settings.policy_file).version, store)
 
 
 def _serve_intake_metrics(args: argparse.Namespace, settings: Settings, intake: Any, max_quiet: float) -> None:

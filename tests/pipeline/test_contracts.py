@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 
 from pipeline.errors import ObjectChanged, ObjectNotFound, PermanentError
+from pipeline.interfaces import Guard
 from pipeline.memory import InMemoryGroupProgress, InMemoryLabelSink, InMemoryObjectStore
 from pipeline.model import ObjectRef
+from pipeline.record import metadata_value
 from pipeline.redis_backends import RedisGroupProgress, RedisLabelSink
 from pipeline.storage.s3 import S3ObjectStore, make_s3_client
 
@@ -146,6 +148,17 @@ def test_s3_write_back_keeps_system_headers(s3, moto_endpoint, bucket):
     assert head["Metadata"] == {"a": "1", "aigc-label": "unknown"}
 
 
+def test_metadata_we_write_is_read_back_exactly(backend, bucket_name):
+    """The comparison that recognises our own write-back needs the store to return our values byte for byte, even
+    for a policy version with non-ASCII text, spaces and a percent sign (pipeline.record.metadata_value)."""
+    labels = {"aigc-policy": metadata_value(" 2026.11-\u00e9t\u00e9 50% "), "aigc-checked": "2026-11-25T10:41:07+00:00"}
+    backend.put(bucket_name, "k", b"data")
+    obj, _, _ = fetch(backend.store, ObjectRef(bucket_name, "k"))
+    backend.store.write_metadata(obj, labels)
+    after, _, _ = fetch(backend.store, ObjectRef(bucket_name, "k"), accept=False)
+    assert after.metadata == labels
+
+
 @pytest.fixture(params=["memory", "redis"])
 def sink(request: pytest.FixtureRequest) -> Any:
     if request.param == "memory":
@@ -164,6 +177,60 @@ def test_publish_is_exactly_once_per_object_version(sink, already_processed):
     assert sink.publish({"key": "k", "n": 3}, "b\0k\0null\0e2") is True
     assert sink.is_published("b\0k\0null\0e1") and sink.is_published("b\0k\0null\0e2")
     assert not sink.is_published("b\0k\0null\0e3")
+
+
+WRITTEN = {
+    "aigc-label": "ai_generated",
+    "aigc-provenance": "trusted",
+    "aigc-policy": "2026.11-1",
+    "aigc-checked": "2026-11-25T10:41:07+00:00",
+}
+
+
+def test_the_guard_keeps_what_the_first_publish_wrote(sink):
+    assert sink.guard("b\0k\0null\0e1") is None
+    assert sink.publish({"key": "k", "n": 1}, "b\0k\0null\0e1", WRITTEN) is True
+    assert sink.guard("b\0k\0null\0e1") == Guard(WRITTEN)
+    other = {**WRITTEN, "aigc-label": "captured"}
+    assert sink.publish({"key": "k", "n": 2}, "b\0k\0null\0e1", other) is False
+    assert sink.guard("b\0k\0null\0e1") == Guard(WRITTEN)  # a rerun does not replace it
+
+
+def test_a_guard_set_without_metadata_says_so_and_can_be_given_it(sink):
+    sink.publish({"key": "k"}, "id-plain")
+    sink.mark_published("id-marked")
+    assert sink.guard("id-plain") == sink.guard("id-marked") == Guard(None)
+    assert sink.is_published("id-marked")
+    sink.mark_published("id-marked", WRITTEN)
+    assert sink.guard("id-marked") == Guard(WRITTEN)
+
+
+def test_guard_metadata_is_bounded(sink):
+    with pytest.raises(ValueError, match="guard metadata above 512 bytes"):
+        sink.publish({"key": "k"}, "id-big", {"aigc-label": "x" * 600})
+    with pytest.raises(ValueError, match="guard metadata above 512 bytes"):
+        sink.mark_published("id-big", {"aigc-label": "x" * 600})
+    with pytest.raises(ValueError, match="guard metadata must be aigc-"):
+        sink.mark_published("id-big", {"owner": "alice"})
+    assert not sink.is_published("id-big")
+
+
+def test_a_guard_set_by_an_earlier_release_reads_as_holding_no_metadata(redis_client, key_prefix):
+    """Before issue 9 a guard's value was the Unix time of the publish."""
+    sink = RedisLabelSink(redis_client, f"{key_prefix}:labels", prefix=key_prefix, done_ttl=60, maxlen=1000)
+    sink.mark_published("id-old")
+    (name,) = redis_client.scan_iter(match=f"{key_prefix}:done:*")
+    redis_client.set(name, "1764067200")
+    assert sink.guard("id-old") == Guard(None)
+
+
+def test_a_guard_with_metadata_stays_small_in_redis(redis_client, key_prefix):
+    """One guard per object version for the guard's TTL (7 days by default): measured (216 bytes on Redis 7.0 with
+    this prefix; 104 for the Unix time a guard held before), so growth is deliberate."""
+    sink = RedisLabelSink(redis_client, f"{key_prefix}:labels", prefix=key_prefix, done_ttl=60, maxlen=1000)
+    sink.mark_published("id-a", WRITTEN)
+    (name,) = redis_client.scan_iter(match=f"{key_prefix}:done:*")
+    assert redis_client.memory_usage(name) <= 224
 
 
 @pytest.fixture(params=["memory", "redis"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,14 +11,16 @@ from pathlib import Path
 import pytest
 
 from pipeline.credentials.reader import C2paCredentialReader
-from pipeline.errors import ObjectNotFound, StorageUnavailable
-from pipeline.interfaces import CredentialReport
+from pipeline.errors import MetadataNotWritable, ObjectNotFound, StorageUnavailable
+from pipeline.interfaces import CredentialReport, Guard
 from pipeline.memory import InMemoryLabelSink, InMemoryObjectStore
 from pipeline.model import ObjectRef, StoredObject
 from pipeline.policy import Policy, load_policy
-from pipeline.process import Services, dedupe_key, echo_key, label_object
-from pipeline.samples import Sample, build_samples, make_test_pki
+from pipeline.process import Services, dedupe_key, echo_key, is_own_echo, label_object
+from pipeline.record import MAX_ITEMS, MAX_RECORD_BYTES, MAX_TEXT_CHARS, encode_record
+from pipeline.samples import Sample, build_samples, make_jpeg, make_test_pki, sign
 from pipeline.settings import DEFAULT_POLICY
+from pipeline.signals import IPTC
 
 BUCKET = "uploads"
 POLICY_VERSION = "2026.11-1"
@@ -383,11 +386,13 @@ def test_crash_between_publish_and_write_back_is_repaired_by_the_rerun(reader, p
 
     rerun = world.label(ref)
 
-    assert (rerun.status, rerun.metadata_written) == ("duplicate", True)
+    # The metadata kept with the guard is written: what the stream's record says, without reading the body again.
+    assert (rerun.status, rerun.metadata_written, rerun.record) == ("duplicate", True, None)
     assert len(world.sink.records) == 1
     stored = store.head(BUCKET, "ai.jpg")
-    assert rerun.record is not None
-    assert stored.metadata == expected_metadata(stored, "ai_generated", "trusted", rerun.record.checked_at)
+    published = world.sink.records[0]
+    assert stored.metadata == expected_metadata(stored, "ai_generated", "trusted", published["checked_at"])
+    assert len(world.reader.paths) == 1
     assert world.label(ref).status == "already_labelled"
     assert len(world.sink.records) == 1
     assert store.copies == 1
@@ -406,12 +411,164 @@ def test_relabelling_under_a_new_policy_publishes_a_new_record(world, sample_set
 
 
 def test_duplicate_events_before_the_first_finishes_publish_once(world, sample_set):
-    """Two deliveries of one event both GET the unlabelled object; the guard keeps the stream at one record."""
+    """Two deliveries of one event both GET the unlabelled object; the guard keeps the stream at one record, and
+    the object gets the metadata of the record that was published, not the second delivery's recomputation."""
     ref = world.upload("dup.jpg", sample_set["camera.jpg"].data)
-    world.sink.publish({"stand-in": "first delivery"}, dedupe_key(BUCKET, "dup.jpg", None, ref.etag, POLICY_VERSION))  # type: ignore[arg-type]
+    first = {
+        "aigc-label": "captured",
+        "aigc-provenance": "trusted",
+        "aigc-policy": POLICY_VERSION,
+        "aigc-checked": "2026-11-25T10:41:06+00:00",
+    }
+    key = dedupe_key(BUCKET, "dup.jpg", None, ref.etag, POLICY_VERSION)
+    world.sink.publish({"stand-in": "first delivery"}, key, first)
     outcome = world.label(ref)
     assert (outcome.status, outcome.metadata_written) == ("duplicate", True)
     assert world.sink.records == [{"stand-in": "first delivery"}]
+    assert world.store.head(BUCKET, "dup.jpg").metadata == first
+
+
+def test_a_guard_without_metadata_is_read_again_and_then_keeps_it(world, sample_set):
+    """A guard an earlier release set holds no metadata: the object is read again (no second record) and the
+    guard keeps what was written from then on, so the write-back's echo is recognised."""
+    ref = world.upload("old.jpg", sample_set["camera.jpg"].data, **{"aigc-label": "captured", "aigc-policy": "x"})
+    key = dedupe_key(BUCKET, "old.jpg", None, ref.etag, POLICY_VERSION)
+    world.sink.mark_published(key)
+    assert world.sink.guard(key) == Guard(None)
+
+    outcome = world.label(ref)
+
+    assert (outcome.status, outcome.metadata_written, len(world.reader.paths)) == ("duplicate", True, 1)
+    assert world.sink.records == []
+    on_object = world.store.head(BUCKET, "old.jpg").metadata
+    assert world.sink.guard(key) == Guard(on_object)
+    assert world.label(copy_event_of(world, "old.jpg")).status == "already_labelled"
+
+
+def copy_event_of(world: World, key: str) -> ObjectRef:
+    """The ObjectCreated:Copy event S3 sends after a copy of ``key`` onto itself (ours or anyone's)."""
+    current = world.store.head(BUCKET, key)
+    return ObjectRef(BUCKET, key, current.version_id, current.etag, current.size, "ObjectCreated:Copy")
+
+
+FORGED = {
+    "aigc-label": "captured",
+    "aigc-provenance": "trusted",
+    "aigc-policy": POLICY_VERSION,
+    "aigc-checked": "2026-11-25T00:00:00+00:00",
+}
+
+
+@pytest.mark.parametrize(
+    "forge",
+    [
+        lambda ours: {**ours, "aigc-label": "captured", "aigc-provenance": "trusted"},  # current policy kept
+        lambda ours: {**ours, "aigc-extra": "human-made"},  # an extra aigc-* key
+        lambda ours: {k: v for k, v in ours.items() if k != "aigc-label"},  # the label removed
+        lambda ours: {"owner": "mallory"},  # every aigc-* key removed
+    ],
+    ids=["forged-label", "extra-key", "label-removed", "all-removed"],
+)
+def test_an_uploaders_copy_onto_itself_with_other_labels_is_repaired_without_a_second_record(world, sample_set, forge):
+    """Issue 9: a server-side copy onto itself with MetadataDirective=REPLACE keeps the ETag (unversioned
+    bucket), so bucket, key, version and ETag name the identity already published. The copy event is not our echo,
+    and the worker writes the published metadata back, without reading the body or publishing again."""
+    data = sample_set["ai-generated.jpg"].data
+    assert world.label(world.upload("ai.jpg", data, owner="alice")).status == "labelled"
+    ours = world.store.head(BUCKET, "ai.jpg").metadata
+    forged = forge(ours)
+    world.store.put(BUCKET, "ai.jpg", data, metadata=forged)  # same bytes, same ETag: what the copy leaves
+    event = copy_event_of(world, "ai.jpg")
+    assert (event.etag, world.store.head(BUCKET, "ai.jpg").metadata) == (hashlib.md5(data).hexdigest(), forged)
+    assert not is_own_echo(event, world.sink, world.store, POLICY_VERSION)
+
+    outcome = world.label(event)
+
+    assert (outcome.status, outcome.metadata_written, outcome.record) == ("duplicate", True, None)
+    assert outcome.detail is not None and outcome.detail.endswith("rewritten from the published label")
+    repaired = world.store.head(BUCKET, "ai.jpg").metadata
+    own = {k: v for k, v in forged.items() if not k.startswith("aigc-")}
+    assert repaired == {**own, **{k: v for k, v in ours.items() if k.startswith("aigc-")}}
+    assert [r["label"] for r in world.sink.records] == ["ai_generated"]
+    assert len(world.reader.paths) == 1
+    # The repair's own copy event is our echo again.
+    assert is_own_echo(copy_event_of(world, "ai.jpg"), world.sink, world.store, POLICY_VERSION)
+    assert world.label(copy_event_of(world, "ai.jpg")).status == "already_labelled"
+
+
+def test_a_reupload_of_the_same_bytes_with_forged_labels_is_repaired(world, sample_set):
+    """A Put of the labelled bytes with x-amz-meta-aigc-* naming the current policy: the guard is set and the policy
+    matches, but the labels are not the ones written, so they are replaced by the published ones."""
+    data = sample_set["ai-generated.jpg"].data
+    world.label(world.upload("ai.jpg", data))
+    outcome = world.label(world.upload("ai.jpg", data, **FORGED))
+    assert (outcome.status, outcome.metadata_written) == ("duplicate", True)
+    assert world.store.head(BUCKET, "ai.jpg").metadata["aigc-label"] == "ai_generated"
+    assert len(world.sink.records) == 1
+
+
+def test_a_forged_copy_in_a_versioned_bucket_is_a_new_version_with_its_own_record(reader, policy, tmp_path, sample_set):
+    world = make_world(reader, policy, tmp_path, versioned=True)
+    data = sample_set["ai-generated.jpg"].data
+    world.label(world.upload("ai.jpg", data))
+    world.store.put(BUCKET, "ai.jpg", data, metadata=FORGED)
+    event = copy_event_of(world, "ai.jpg")
+    assert not is_own_echo(event, world.sink, world.store, POLICY_VERSION)
+    assert world.label(event).status == "labelled"
+    assert world.store.head(BUCKET, "ai.jpg").metadata["aigc-label"] == "ai_generated"
+    assert [(r["version_id"], r["label"]) for r in world.sink.records] == [
+        ("v1", "ai_generated"),
+        ("v3", "ai_generated"),
+    ]
+    assert is_own_echo(copy_event_of(world, "ai.jpg"), world.sink, world.store, POLICY_VERSION)
+
+
+def test_user_metadata_too_large_for_the_label_fails_before_publishing(world, sample_set):
+    ref = world.upload("big-meta.jpg", sample_set["ai-generated.jpg"].data, notes="n" * 1900)
+    with pytest.raises(MetadataNotWritable, match=r"^s3://uploads/big-meta.jpg: its user metadata would be 20\d\d"):
+        world.label(ref)
+    assert world.sink.records == []
+    assert not world.sink.is_published(dedupe_key(BUCKET, "big-meta.jpg", None, ref.etag, POLICY_VERSION))
+    assert world.store.copies == 0
+
+
+def test_non_ascii_user_metadata_fails_before_publishing(world, sample_set):
+    ref = world.upload("utf8.jpg", sample_set["plain.jpg"].data, owner="Ren\u00e9e")
+    with pytest.raises(MetadataNotWritable, match="x-amz-meta-owner = 'Ren\u00e9e' is not ASCII"):
+        world.label(ref)
+    assert (world.sink.records, world.store.copies) == ([], 0)
+
+
+def test_a_repair_that_the_uploaders_metadata_makes_too_large_fails_without_a_copy(world, sample_set):
+    data = sample_set["ai-generated.jpg"].data
+    world.label(world.upload("ai.jpg", data))
+    world.store.put(BUCKET, "ai.jpg", data, metadata={"notes": "n" * 1990})
+    with pytest.raises(MetadataNotWritable):
+        world.label(copy_event_of(world, "ai.jpg"))
+    assert (len(world.sink.records), world.store.copies) == (1, 1)
+
+
+def test_a_hostile_manifest_gives_a_bounded_record(world, sample_set, reader, policy, tmp_path):
+    """Issue 9: a signed JPEG naming a 400,000-character generator and 1,001 source types, read by c2pa for real:
+    the record is bounded and says what was cut, and the label is still the one the credentials give."""
+    pki = make_test_pki()
+    created = {"action": "c2pa.created", "digitalSourceType": f"{IPTC}trainedAlgorithmicMedia"}
+    edits = [{"action": "c2pa.edited", "digitalSourceType": f"http://example.com/type/{i}"} for i in range(1, 1001)]
+    actions = [created, *edits]
+    definition = {
+        "claim_generator_info": [{"name": "G" * 400_000, "version": "1.0"}],
+        "title": "hostile.jpg",
+        "assertions": [{"label": "c2pa.actions.v2", "data": {"actions": actions}}],
+    }
+    data = sign(pki, make_jpeg(seed=9), "image/jpeg", definition)
+    outcome = world.label(world.upload("hostile.jpg", data))
+    assert outcome.status == "labelled"
+    record = world.sink.records[0]
+    assert len(encode_record(record)) <= MAX_RECORD_BYTES
+    assert (record["label"], record["provenance"]) == ("ai_generated", "trusted")
+    assert record["truncated"] == ["digital_source_types", "generator"]
+    assert len(record["digital_source_types"]) == MAX_ITEMS["digital_source_types"]
+    assert record["generator"].startswith("GGG") and len(record["generator"]) <= MAX_TEXT_CHARS
 
 
 @pytest.mark.parametrize("versioned", [False, True], ids=["unversioned", "versioned"])

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 
 from pipeline.credentials.reader import C2paCredentialReader
+from pipeline.errors import MetadataNotWritable
 from pipeline.memory import InMemoryLabelSink
 from pipeline.model import ObjectRef
 from pipeline.policy import load_policy
-from pipeline.process import Services, label_object
+from pipeline.process import Services, is_own_echo, label_object
 from pipeline.settings import DEFAULT_POLICY
 from pipeline.storage.s3 import S3ObjectStore, make_s3_client
 
@@ -67,3 +68,56 @@ def test_a_users_copy_to_another_key_gets_its_own_record(s3, bucket, samples, se
     outcome = label_object(ObjectRef(bucket, "copy.jpg"), services)
     assert outcome.status == "labelled"
     assert [r["key"] for r in services.sink.records] == ["orig.jpg", "copy.jpg"]
+
+
+FORGED = {"aigc-label": "captured", "aigc-provenance": "trusted", "aigc-policy": "2026.11-1", "aigc-checked": "x"}
+
+
+def copy_onto_itself(s3, bucket: str, key: str, metadata: dict[str, str]) -> ObjectRef:
+    """What the uploader of issue 9 did: a server-side copy onto itself with MetadataDirective=REPLACE. Returns the
+    ObjectCreated:Copy event S3 sends for it."""
+    s3.copy_object(
+        Bucket=bucket,
+        Key=key,
+        CopySource={"Bucket": bucket, "Key": key},
+        MetadataDirective="REPLACE",
+        Metadata=metadata,
+        ContentType="image/jpeg",
+    )
+    head = s3.head_object(Bucket=bucket, Key=key)
+    return ObjectRef(bucket, key, head.get("VersionId"), head["ETag"].strip('"'), event_name="ObjectCreated:Copy")
+
+
+@pytest.mark.parametrize("multipart", [False, True], ids=["single-part", "multipart"])
+def test_a_forged_copy_onto_itself_keeps_the_etag_and_is_repaired_once(s3, bucket, samples, services, multipart):
+    data = samples[0].data
+    if multipart:
+        etag = upload_multipart(s3, bucket, "ai.jpg", data)
+    else:
+        etag = str(s3.put_object(Bucket=bucket, Key="ai.jpg", Body=data, Metadata={"owner": "alice"})["ETag"])
+    first = label_object(ObjectRef(bucket, "ai.jpg", etag=etag.strip('"')), services)
+    assert (first.status, first.record.label) == ("labelled", "ai_generated")
+    ours = s3.head_object(Bucket=bucket, Key="ai.jpg")
+    ours_event = ObjectRef(bucket, "ai.jpg", etag=ours["ETag"].strip('"'), event_name="ObjectCreated:Copy")
+    assert is_own_echo(ours_event, services.sink, services.store, services.policy.version)
+
+    forged_event = copy_onto_itself(s3, bucket, "ai.jpg", {"owner": "mallory", **FORGED})
+
+    assert forged_event.etag == ours_event.etag  # S3 keeps the ETag: the identity is the one already published
+    assert not is_own_echo(forged_event, services.sink, services.store, services.policy.version)
+    repaired = label_object(forged_event, services)
+    assert (repaired.status, repaired.metadata_written) == ("duplicate", True)
+    after = s3.head_object(Bucket=bucket, Key="ai.jpg")
+    assert after["Metadata"] == {"owner": "mallory", **{k: v for k, v in ours["Metadata"].items() if k != "owner"}}
+    assert after["Metadata"]["aigc-label"] == "ai_generated"
+    assert len(services.sink.records) == 1
+    assert is_own_echo(forged_event, services.sink, services.store, services.policy.version)
+
+
+def test_user_metadata_s3_would_refuse_fails_before_publishing(s3, bucket, samples, services):
+    """moto does not enforce S3's 2 KB; AWS would refuse the copy (MetadataTooLarge) after the record was out."""
+    s3.put_object(Bucket=bucket, Key="meta.jpg", Body=samples[0].data, Metadata={"notes": "n" * 1950})
+    with pytest.raises(MetadataNotWritable, match=f"^s3://{bucket}/meta.jpg: its user metadata would be"):
+        label_object(ObjectRef(bucket, "meta.jpg"), services)
+    assert services.sink.records == []
+    assert "aigc-label" not in s3.head_object(Bucket=bucket, Key="meta.jpg")["Metadata"]

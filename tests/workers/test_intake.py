@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.memory import InMemoryFailureSink, InMemoryLabelSink
+from pipeline.memory import InMemoryFailureSink, InMemoryLabelSink, InMemoryObjectStore
 from pipeline.model import ObjectRef
 from pipeline.process import dedupe_key
 from workers.intake import Dispatched, dispatch, echo_filter
@@ -28,11 +28,21 @@ def notification(*records: tuple[str, str, str]) -> str:
     )
 
 
+WRITTEN = {"aigc-label": "unknown", "aigc-policy": POLICY}
+"""What our write-back put on labelled.jpg, kept with its guard (the echo filter compares the object with it)."""
+
+
 @pytest.fixture
 def sink() -> InMemoryLabelSink:
     sink = InMemoryLabelSink()
-    sink.mark_published(dedupe_key("uploads", "labelled.jpg", None, "e1", POLICY))
+    sink.mark_published(dedupe_key("uploads", "labelled.jpg", None, "e1", POLICY), WRITTEN)
     return sink
+
+
+def labelled_store() -> InMemoryObjectStore:
+    store = InMemoryObjectStore()
+    store.put("uploads", "labelled.jpg", b"labelled", etag="e1", metadata=WRITTEN)
+    return store
 
 
 def run(body: str, sink: InMemoryLabelSink, *, filtered: bool = True) -> tuple[Dispatched, list[str]]:
@@ -47,7 +57,7 @@ def run(body: str, sink: InMemoryLabelSink, *, filtered: bool = True) -> tuple[D
         enqueue=enqueue,
         failures=InMemoryFailureSink(),
         origin="test",
-        is_echo=echo_filter(sink, POLICY) if filtered else None,
+        is_echo=echo_filter(sink, POLICY, labelled_store()) if filtered else None,
     )
     return result, [f"{r.event_name} {r.key}" for r in enqueued]
 

@@ -22,11 +22,11 @@ from typing import NamedTuple
 
 import structlog
 
-from pipeline.errors import BadEvent
+from pipeline.errors import BadEvent, PipelineError, StateUnavailable
 from pipeline.events import BucketAllowList, BucketNotAllowed, body_digest, parse_notification
-from pipeline.interfaces import FailureEntry, FailureSink, LabelSink
+from pipeline.interfaces import FailureEntry, FailureSink, LabelSink, ObjectStore
 from pipeline.model import ObjectRef
-from pipeline.process import echo_key
+from pipeline.process import is_own_echo
 from workers.metrics import (
     INTAKE_BAD_EVENTS,
     INTAKE_ECHOES,
@@ -148,12 +148,28 @@ class BatchWindow:
 HOURLY = BatchWindow(3600)
 
 
-def echo_filter(sink: LabelSink, policy_version: str) -> IsEcho:
-    """An :data:`IsEcho` over the exactly-once guards of ``sink`` (one EXISTS per copy event, none for uploads)."""
+def echo_filter(sink: LabelSink, policy_version: str, store: ObjectStore) -> IsEcho:
+    """An :data:`IsEcho` over the exactly-once guards of ``sink`` and the objects' metadata in ``store``
+    (:func:`pipeline.process.is_own_echo`): nothing for uploads, one GET for a copy event whose guard is set.
+
+    A store fault (the intake may not read the object, S3 is throttling, the object is gone) only means the event
+    goes to a worker, which decides and retries; a Redis fault fails the round like any other (it is received again).
+    """
 
     def is_echo(ref: ObjectRef) -> bool:
-        key = echo_key(ref, policy_version)
-        return key is not None and sink.is_published(key)
+        try:
+            return is_own_echo(ref, sink, store, policy_version)
+        except StateUnavailable:
+            raise
+        except PipelineError as exc:
+            log.info(
+                "intake.echo_check_failed",
+                bucket=ref.bucket,
+                key=ref.key,
+                error_class=type(exc).__name__,
+                reason=str(exc)[:300],
+            )
+            return False
 
     return is_echo
 
