@@ -11,10 +11,12 @@ from celery import Celery, signals
 
 from pipeline.logs import configure_logging
 from pipeline.settings import Settings, SettingsError, load_settings
+from workers.broker import TRANSPORT_OPTIONS, install_closed_connection_guard
 from workers.lease import LeaseKeeper, RedisClock, install_redis_clock
 
 
 def make_app(settings: Settings) -> Celery:
+    install_closed_connection_guard()  # a reconnect must not end in Celery's "Unrecoverable error" (workers/broker.py)
     app = Celery("media_ingest", include=["workers.tasks"])
     app.conf.update(
         broker_url=settings.redis_url,
@@ -25,9 +27,8 @@ def make_app(settings: Settings) -> Celery:
             "visibility_timeout": settings.visibility_timeout,
             "unacked_restore_interval": 5,
             "unacked_restore_throttle": 1,
-            "socket_keepalive": True,
-            "retry_on_timeout": True,
-            "health_check_interval": 30,
+            # Bounded socket reads, keepalive, health checks: a stalled connection raises and kombu reconnects.
+            **TRANSPORT_OPTIONS,
         },
         result_backend=None,
         task_ignore_result=True,

