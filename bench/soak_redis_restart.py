@@ -42,9 +42,9 @@ _BOOT = (
 )
 WATCHED = {
     "broker_lost": "Connection to broker lost",
+    "unrecoverable": "Unrecoverable error",
     "hostname_attribute_error": "object has no attribute 'hostname'",
-    "publish_stalled": "intake.publish_stalled",
-    "consumer_stalled": "worker.consumer_stalled",
+    "stale_connection_dropped": "dropping stale connection",
     "enqueue_failed": "intake.enqueue_failed",
 }
 """Log lines counted per process over the run (what the summary reports besides stalls)."""
@@ -144,7 +144,8 @@ def _labelled(url: str, stream: str) -> list[str]:
     try:
         client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
         try:
-            return [json.loads(fields[b"record"])["key"] for _, fields in client.xrange(stream)]
+            entries: Any = client.xrange(stream)
+            return [json.loads(fields[b"record"])["key"] for _, fields in entries]
         finally:
             client.close()
     except redis.exceptions.RedisError:

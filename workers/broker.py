@@ -52,7 +52,7 @@ def _guarded_connparams(self: kombu_redis.Channel, asynchronous: bool = False) -
         raise redis.exceptions.ConnectionError(
             "the broker connection of this channel was closed (a connection loss); kombu reconnects"
         )
-    return _original_connparams(self, asynchronous=asynchronous)
+    return _original_connparams(self, asynchronous=asynchronous)  # type: ignore[no-untyped-call]
 
 
 def install_closed_connection_guard() -> None:
