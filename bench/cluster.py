@@ -28,8 +28,8 @@ from boto3.s3.transfer import TransferConfig
 
 from bench import latency, procs
 from pipeline.model import OUTCOMES
-from pipeline.samples import TestPKI
 from pipeline.settings import Settings
+from testkit.pki import TestPKI
 from workers.embedded import MOTO_CREDENTIALS, embedded_redis, free_port, moto_server, wait_for_http
 
 BUCKET = "bench"

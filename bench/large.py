@@ -43,7 +43,7 @@ from bench.media import (
     pki_fingerprint,
 )
 from bench.report import public
-from pipeline.samples import TestPKI
+from testkit.pki import TestPKI
 
 RSS_TARGET_MB = 200
 HASH_RATIO_TARGET = 2.0

@@ -29,7 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pipeline.samples import DIGITAL_CAPTURE, TRAINED_ALGORITHMIC_MEDIA, TestPKI, make_test_pki
+from testkit.pki import TestPKI, make_test_pki
+from testkit.signing import DIGITAL_CAPTURE, TRAINED_ALGORITHMIC_MEDIA
 
 SizeClass = Literal["small", "medium", "large"]
 SIZE_CLASSES: tuple[SizeClass, ...] = ("small", "medium", "large")
@@ -263,7 +264,7 @@ def definition(variant: Variant, mime: str, title: str) -> dict[str, Any]:
 def sign_file(source: Path, dest: Path, mime: str, variant: Variant, pki: TestPKI) -> None:
     """Sign ``source`` into ``dest`` with the trusted or untrusted test identity, streaming both files.
 
-    Unlike :func:`pipeline.samples.sign` (bytes in, bytes out), Python never holds the asset; c2pa's Builder does
+    Unlike :func:`testkit.signing.sign` (bytes in, bytes out), Python never holds the asset; c2pa's Builder does
     buffer it (measured: 640 MB peak signing a 256 MB MP4). Images get a thumbnail, as real generators and cameras
     embed one, capped at a 256 px long edge: c2pa's default 1024 px, scaled up from noise, would weigh more than a
     small image itself, where a real photo's is some tens of KB.

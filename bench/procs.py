@@ -73,10 +73,11 @@ def tree_cpu(table: Mapping[int, Proc], root: int) -> float:
 
 
 def worker_role(table: Mapping[int, Proc], pid: int, root: int) -> Role:
-    """Celery's parent, a prefork pool child, or a C2PA reader child (``python -m pipeline.credentials.isolated``)."""
+    """Celery's parent, a prefork pool child, or a C2PA reader child (``python -m
+    pipeline.adapters.credentials.isolated``)."""
     if pid == root:
         return "parent"
-    if "pipeline.credentials.isolated" in table[pid].cmdline:
+    if "pipeline.adapters.credentials.isolated" in table[pid].cmdline:
         return "reader"
     if table[pid].ppid == root:
         return "pool"

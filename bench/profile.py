@@ -24,11 +24,11 @@ from pathlib import Path
 #    trace is logging);
 # 3. otherwise Celery itself, if it is on the stack.
 STAGES: tuple[tuple[str, str], ...] = (
-    ("pipeline/credentials/reader.py", "C2PA read (reader child)"),
-    ("write_metadata (pipeline/storage/s3.py", "S3 CopyObject (boto3)"),
-    ("fetch (pipeline/storage/s3.py", "S3 GET + spool to disk (boto3)"),
-    ("pipeline/credentials/isolated.py", "C2PA reader round trip (worker side)"),
-    ("pipeline/redis_backends.py", "Redis state (guards, batches, deliveries)"),
+    ("pipeline/adapters/credentials/reader.py", "C2PA read (reader child)"),
+    ("write_metadata (pipeline/adapters/s3.py", "S3 CopyObject (boto3)"),
+    ("fetch (pipeline/adapters/s3.py", "S3 GET + spool to disk (boto3)"),
+    ("pipeline/adapters/credentials/isolated.py", "C2PA reader round trip (worker side)"),
+    ("pipeline/adapters/redis_store.py", "Redis state (guards, batches, deliveries)"),
     ("pipeline/record.py", "decide + build the record"),
     ("pipeline/policy.py", "decide + build the record"),
     ("workers/metrics.py", "Prometheus metrics"),

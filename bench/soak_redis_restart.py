@@ -30,8 +30,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.samples import build_samples, make_test_pki
 from pipeline.settings import Settings
+from testkit.catalogue import build_samples
+from testkit.pki import make_test_pki
 from workers.embedded import MOTO_CREDENTIALS, free_port, moto_server
 
 BUCKET = "soak"

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.credentials.manifest import Manifest
-from pipeline.interfaces import CredentialReport
 from pipeline.model import LABELS, Label, Provenance
+from pipeline.ports import CredentialReport
 from pipeline.signals import INCEPTION_ACTIONS
 
 

@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Literal
 
 from pipeline.errors import ObjectChanged
-from pipeline.interfaces import CredentialReader, CredentialReport, LabelSink, ObjectStore
 from pipeline.model import ObjectRef, StoredObject
 from pipeline.policy import Decision, Policy, decide
+from pipeline.ports import CredentialReader, CredentialReport, LabelSink, ObjectStore
 from pipeline.record import LabelRecord, build_record, labels_on, metadata_for, metadata_to_write
 from pipeline.spool import SPOOL_PREFIX, SPOOL_SUFFIX
 

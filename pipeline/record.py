@@ -18,8 +18,8 @@ from typing import Any
 from urllib.parse import quote
 
 from pipeline.errors import MetadataNotWritable
-from pipeline.interfaces import CredentialReport
 from pipeline.policy import Decision
+from pipeline.ports import CredentialReport
 from pipeline.signals import compute_signals
 
 SCHEMA = "media-ingest.label/1"

@@ -21,8 +21,9 @@ import boto3
 import pytest
 import redis
 
-from pipeline.samples import build_samples, make_test_pki
 from pipeline.settings import Settings
+from testkit.catalogue import build_samples
+from testkit.pki import make_test_pki
 from workers.embedded import MOTO_CREDENTIALS, embedded_redis, moto_server, redis_reachable
 
 TEST_REDIS_DB = 11

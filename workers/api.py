@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from pipeline.adapters.redis_store import RedisBatchCounters, connect
 from pipeline.model import ObjectRef
-from pipeline.redis_backends import RedisBatchCounters, connect
 from workers.app import settings
 from workers.intake import new_batch_id
 from workers.tasks import enqueue

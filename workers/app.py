@@ -97,7 +97,7 @@ def _start_lease_keeper(**_: object) -> None:
 
 
 def _serve_metrics(lease: LeaseKeeper) -> None:
-    from pipeline.redis_backends import connect
+    from pipeline.adapters.redis_store import connect
     from workers.metrics import BacklogCollector, redis_ready, registry_for_process, serve
 
     redis = connect(settings.redis_url)

@@ -166,7 +166,7 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 
 def _enqueue_and_count(settings: Settings, source: str) -> tuple[Any, Any, Any, Any]:
     """An intake's grouping enqueue, failure store, batch counter and :class:`~workers.intake.Linger`."""
-    from pipeline.redis_backends import RedisBatchCounters, RedisFailureSink, connect
+    from pipeline.adapters.redis_store import RedisBatchCounters, RedisFailureSink, connect
     from workers.intake import Linger
     from workers.tasks import grouping_enqueue
 
@@ -214,9 +214,9 @@ def _echo_filter(settings: Settings) -> Any:
     ``s3:GetObject`` on the buckets, like the workers."""
     if not settings.intake_skip_echoes:
         return None
+    from pipeline.adapters.redis_store import RedisLabelSink, connect
+    from pipeline.adapters.s3 import S3ObjectStore, make_s3_client
     from pipeline.policy import load_policy
-    from pipeline.redis_backends import RedisLabelSink, connect
-    from pipeline.storage.s3 import S3ObjectStore, make_s3_client
     from workers.intake import echo_filter
 
     sink = RedisLabelSink(
@@ -234,7 +234,7 @@ def _serve_intake_metrics(args: argparse.Namespace, settings: Settings, intake: 
     port = args.metrics_port if args.metrics_port is not None else settings.metrics_port
     if not port:
         return
-    from pipeline.redis_backends import connect
+    from pipeline.adapters.redis_store import connect
     from workers.metrics import BacklogCollector, redis_ready, registry_for_process, serve
 
     redis = connect(settings.redis_url)
@@ -271,7 +271,7 @@ def _intake_sqs(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _intake_redis(args: argparse.Namespace, settings: Settings) -> int:
-    from pipeline.redis_backends import connect
+    from pipeline.adapters.redis_store import connect
     from workers.intake.redis_list import RedisListIntake
 
     enqueue, failures, count, linger = _enqueue_and_count(settings, "redis")
@@ -293,12 +293,12 @@ def _intake_redis(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _inspect(args: argparse.Namespace, settings: Settings) -> int:
-    from pipeline.credentials.isolated import IsolatedCredentialReader
+    from pipeline.adapters.credentials.isolated import IsolatedCredentialReader
     from pipeline.errors import PipelineError
     from pipeline.policy import load_policy
     from pipeline.process import assess_file
     from pipeline.record import build_record
-    from pipeline.wiring import reader_limits, trust_files
+    from workers.composition import reader_limits, trust_files
 
     reader = IsolatedCredentialReader(trust_files(settings), limits=reader_limits(settings))
     policy = load_policy(settings.policy_file)
@@ -386,13 +386,13 @@ def _selection(args: argparse.Namespace) -> Any:
 
 
 def _operations(settings: Settings, *, with_store: bool = False) -> Any:
-    from pipeline.redis_backends import RedisBatchCounters, RedisFailureSink, connect
+    from pipeline.adapters.redis_store import RedisBatchCounters, RedisFailureSink, connect
     from workers.ops import Operations
 
     client = connect(settings.redis_url)
     store = None
     if with_store:
-        from pipeline.storage.s3 import S3ObjectStore, make_s3_client
+        from pipeline.adapters.s3 import S3ObjectStore, make_s3_client
 
         store = S3ObjectStore(make_s3_client(settings.s3_endpoint_url))
 
@@ -614,7 +614,7 @@ def _batch_row(batch_id: str, fields: dict[str, str]) -> dict[str, Any]:
 
 
 def _batches(args: argparse.Namespace, settings: Settings) -> int:
-    from pipeline.redis_backends import RedisBatchCounters, connect
+    from pipeline.adapters.redis_store import RedisBatchCounters, connect
 
     batches = RedisBatchCounters(connect(settings.redis_url), prefix=settings.key_prefix).all()
     rows = [_batch_row(b, f) for b, f in batches.items()]
@@ -627,7 +627,7 @@ def _batches(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _batch(args: argparse.Namespace, settings: Settings) -> int:
-    from pipeline.redis_backends import RedisBatchCounters, connect
+    from pipeline.adapters.redis_store import RedisBatchCounters, connect
 
     fields = RedisBatchCounters(connect(settings.redis_url), prefix=settings.key_prefix).get(args.batch_id)
     if not fields:

@@ -22,9 +22,10 @@ from typing import Any
 
 import boto3
 
-from pipeline.redis_backends import RedisFailureSink, connect
-from pipeline.samples import build_samples, make_test_pki
+from pipeline.adapters.redis_store import RedisFailureSink, connect
 from pipeline.settings import Settings
+from testkit.catalogue import build_samples
+from testkit.pki import make_test_pki
 from workers.embedded import MOTO_CREDENTIALS, embedded_redis, moto_server
 
 BUCKET = "media-ingest-demo"

@@ -7,7 +7,7 @@ many) to the ``{prefix}:audit`` stream, and every re-enqueue goes under a new ba
 
 Each action is split in two: ``prepare_*`` builds the :class:`Plan` an operator confirms (nothing changes), and
 ``run_*`` carries out exactly that plan. Replay and backfill hold a lock on their bucket/prefix scope while they
-run (:class:`pipeline.redis_backends.RedisScopeLocks`: overlapping scopes exclude each other, the owner token is
+run (:class:`pipeline.adapters.redis_store.RedisScopeLocks`: overlapping scopes exclude each other, the owner token is
 checked on release, a thread renews it, and a killed process frees it within ``LOCK_TTL_SECONDS``), and enqueue at
 most ``DEFAULT_RATE`` objects per second unless told otherwise.
 """
@@ -26,11 +26,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from pipeline.failures import FailureFilter, by_error_class, select
-from pipeline.interfaces import FailureSink, ObjectStore
-from pipeline.model import ObjectRef, StoredObject
-from pipeline.policy import version_key
-from pipeline.redis_backends import (
+from pipeline.adapters.redis_store import (
     HeldLock,
     LockLost,
     LockScope,
@@ -39,6 +35,10 @@ from pipeline.redis_backends import (
     ScopeLocked,
     server_time,
 )
+from pipeline.failures import FailureFilter, by_error_class, select
+from pipeline.model import ObjectRef, StoredObject
+from pipeline.policy import version_key
+from pipeline.ports import FailureSink, ObjectStore
 from workers.intake import Flush, new_batch_id, no_flush
 
 Enqueue = Callable[[ObjectRef, str], None]

@@ -22,12 +22,12 @@ from celery.exceptions import Reject, SoftTimeLimitExceeded
 from pipeline.errors import ObjectChanged, ObjectNotFound, PermanentError, RetryableError, StateUnavailable
 from pipeline.events import BucketAllowList, BucketNotAllowed
 from pipeline.grouping import Grouper, GroupingRule
-from pipeline.interfaces import FailureEntry
 from pipeline.model import ObjectRef
+from pipeline.ports import FailureEntry
 from pipeline.process import label_object
 from pipeline.spool import sweep_stale
-from pipeline.wiring import Runtime, build_runtime
 from workers.app import app, settings
+from workers.composition import Runtime, build_runtime
 from workers.metrics import FAILURES, GROUP_HANDOFFS, GROUP_OBJECTS, OBJECTS, READER_RESTARTS, STAGE_SECONDS
 
 log = structlog.get_logger("media_ingest.task")
@@ -241,7 +241,7 @@ def label_objects_task(self: Task, refs: list[dict[str, Any]], batch_id: str | N
 
     Each object is on its own: a transient fault hands that object to :func:`label_object_task` (after the first
     backoff, counted as its first retry); a permanent one records it; the others go on. The group remembers how
-    many objects have ended (:class:`pipeline.interfaces.GroupProgress`), so a redelivery after a killed worker
+    many objects have ended (:class:`pipeline.ports.GroupProgress`), so a redelivery after a killed worker
     resumes after them. When the soft time limit strikes, the object at hand is recorded as the single task would
     record it and the objects not started go on in a new group. When the broker or the state store cannot take a
     hand-on or the progress mark, the group goes back to the queue (``Reject(requeue=True)``) and resumes there.

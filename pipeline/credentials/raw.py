@@ -1,8 +1,8 @@
 """The plain-JSON form of a credentials read, and the report built from it. Pure.
 
-The c2pa read runs in a child process (:mod:`pipeline.credentials.isolated`); what crosses the pipe is this JSON
-form: ``{"provenance": ..., "reason": ..., "doc": <c2pa manifest-store JSON or null>}``. The worker process parses
-it here and never loads the c2pa native library itself.
+The c2pa read runs in a child process (:mod:`pipeline.adapters.credentials.isolated`); what crosses the pipe is
+this JSON form: ``{"provenance": ..., "reason": ..., "doc": <c2pa manifest-store JSON or null>}``. The worker
+process parses it here and never loads the c2pa native library itself.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from pipeline.credentials.manifest import parse_store
-from pipeline.interfaces import CredentialReport
 from pipeline.model import PROVENANCES
+from pipeline.ports import CredentialReport
 
 RawReport = dict[str, Any]
 

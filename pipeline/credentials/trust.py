@@ -145,7 +145,8 @@ class UnloadableTrust(ValueError):
 
 # Run in the child: the parent (a worker, the intake, the CLI) never loads the c2pa native library.
 _C2PA_CHECK = (
-    "import sys; from pipeline.credentials.reader import check_trust_main; sys.exit(check_trust_main(sys.argv[1:]))"
+    "import sys; from pipeline.adapters.credentials.reader import check_trust_main; "
+    "sys.exit(check_trust_main(sys.argv[1:]))"
 )
 
 

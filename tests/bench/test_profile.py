@@ -15,11 +15,11 @@ CELERY = ["Celery.worker_main (celery/app/base.py:643)", "trace_task (celery/app
     ("frames", "expected"),
     [
         (
-            [*CELERY, "write_metadata (pipeline/storage/s3.py:150)", "_emit (botocore/hooks.py:205)"],
+            [*CELERY, "write_metadata (pipeline/adapters/s3.py:150)", "_emit (botocore/hooks.py:205)"],
             "S3 CopyObject (boto3)",
         ),
         (
-            [*CELERY, "fetch (pipeline/storage/s3.py:120)", "read (urllib3/response.py:1)"],
+            [*CELERY, "fetch (pipeline/adapters/s3.py:120)", "read (urllib3/response.py:1)"],
             "S3 GET + spool to disk (boto3)",
         ),
         ([*CELERY, "info (structlog/_native.py:1)"], "logging"),
@@ -29,7 +29,10 @@ CELERY = ["Celery.worker_main (celery/app/base.py:643)", "trace_task (celery/app
         ),
         ([*CELERY, "on_message (celery/worker/consumer/consumer.py:1)"], "Celery + kombu (task loop, messages, acks)"),
         (
-            ["_child_main (pipeline/credentials/isolated.py:1)", "read (pipeline/credentials/reader.py:1)"],
+            [
+                "_child_main (pipeline/adapters/credentials/isolated.py:1)",
+                "read (pipeline/adapters/credentials/reader.py:1)",
+            ],
             "C2PA read (reader child)",
         ),
         (["<module> (somewhere.py:1)"], "other (interpreter, imports, stdlib)"),
@@ -42,7 +45,7 @@ def test_a_stack_goes_to_its_most_specific_category(frames, expected):
 def test_shares_are_weighted_by_sample_counts(tmp_path: Path):
     collapsed = tmp_path / "profile.txt"
     collapsed.write_text(
-        ";".join([*CELERY, "fetch (pipeline/storage/s3.py:120)"])
+        ";".join([*CELERY, "fetch (pipeline/adapters/s3.py:120)"])
         + " 3\n"
         + ";".join([*CELERY, "info (structlog/_native.py:1)"])
         + " 1\n"

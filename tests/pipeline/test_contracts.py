@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
+from pipeline.adapters.memory import InMemoryGroupProgress, InMemoryLabelSink, InMemoryObjectStore
+from pipeline.adapters.redis_store import RedisGroupProgress, RedisLabelSink
+from pipeline.adapters.s3 import S3ObjectStore, make_s3_client
 from pipeline.errors import ObjectChanged, ObjectNotFound, PermanentError
-from pipeline.interfaces import Guard
-from pipeline.memory import InMemoryGroupProgress, InMemoryLabelSink, InMemoryObjectStore
 from pipeline.model import ObjectRef
+from pipeline.ports import Guard
 from pipeline.record import metadata_value
-from pipeline.redis_backends import RedisGroupProgress, RedisLabelSink
-from pipeline.storage.s3 import S3ObjectStore, make_s3_client
 
 
 class MemoryBackend:

@@ -3,9 +3,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from pipeline.adapters.redis_store import RedisFailureSink
 from pipeline.failures import FailureFilter, by_error_class, parse_s3_prefix, parse_since, select
-from pipeline.interfaces import FailureEntry
-from pipeline.redis_backends import RedisFailureSink
+from pipeline.ports import FailureEntry
 
 ENTRIES = [
     {"bucket": "b", "key": "x/1", "batch_id": "s1", "error_class": "A", "last_at": 100.0, "disposition": "failed"},

@@ -20,10 +20,10 @@ from typing import Any
 import pytest
 import structlog.testing
 
-from pipeline.credentials.isolated import IsolatedCredentialReader, ReaderLimits
+from pipeline.adapters.credentials.isolated import IsolatedCredentialReader, ReaderLimits
+from pipeline.adapters.memory import InMemoryLabelSink, InMemoryObjectStore
 from pipeline.credentials.trust import TrustFiles
 from pipeline.errors import ReaderFault, ReaderUnavailable
-from pipeline.memory import InMemoryLabelSink, InMemoryObjectStore
 from pipeline.model import ObjectRef
 from pipeline.policy import load_policy
 from pipeline.process import Services, label_object
@@ -45,7 +45,7 @@ STAND_IN_CHILD = textwrap.dedent(
     if mode == "exit":
         sys.exit(1)
     if mode == "cpu":
-        from pipeline.credentials.isolated import _cpu_budget
+        from pipeline.adapters.credentials.isolated import _cpu_budget
     print(json.dumps({"ready": True}), flush=True)
     for line in sys.stdin:
         request = json.loads(line)
@@ -333,7 +333,7 @@ def test_the_real_child_dies_with_its_parent(trust: TrustFiles, sample_files: di
         f"""
         import sys
         from pathlib import Path
-        from pipeline.credentials.isolated import IsolatedCredentialReader
+        from pipeline.adapters.credentials.isolated import IsolatedCredentialReader
         from pipeline.credentials.trust import TrustFiles
         reader = IsolatedCredentialReader(TrustFiles(*[Path(p) if p else None for p in {trust_args(trust)!r}]))
         reader.read(Path({str(sample_files["plain.jpg"])!r}))
@@ -408,7 +408,7 @@ def test_trust_files_are_reloaded_when_they_change_without_a_restart(
     samples: list[Any], pki: Any, tmp_path: Path
 ) -> None:
     """A worker's reader picks up a refreshed trust list (new mtime) on its next read."""
-    from pipeline.samples import make_test_pki
+    from testkit.pki import make_test_pki
 
     other = make_test_pki("another test CA")
     anchors = tmp_path / "anchors.pem"
@@ -509,7 +509,7 @@ def test_stand_in_child_protocol_is_the_real_childs() -> None:
         path = Path(tmp) / "x.jpg"
         path.write_bytes(b"not an image")
         proc = subprocess.run(
-            [sys.executable, "-m", "pipeline.credentials.isolated"],
+            [sys.executable, "-m", "pipeline.adapters.credentials.isolated"],
             input=json.dumps({"id": 7, "path": str(path)}).encode() + b"\n",
             capture_output=True,
             timeout=60,

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from pipeline.credentials.manifest import parse_store
-from pipeline.interfaces import CredentialReport
 from pipeline.policy import Policy, PolicyError, decide, load_policy
+from pipeline.ports import CredentialReport
 from pipeline.settings import DEFAULT_POLICY
 from pipeline.signals import NON_EDITORIAL_ACTIONS
 

@@ -10,17 +10,20 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.credentials.reader import C2paCredentialReader
+from pipeline.adapters.credentials.reader import C2paCredentialReader
+from pipeline.adapters.memory import InMemoryLabelSink, InMemoryObjectStore
 from pipeline.errors import MetadataNotWritable, ObjectNotFound, StorageUnavailable
-from pipeline.interfaces import CredentialReport, Guard
-from pipeline.memory import InMemoryLabelSink, InMemoryObjectStore
 from pipeline.model import ObjectRef, StoredObject
 from pipeline.policy import Policy, load_policy
+from pipeline.ports import CredentialReport, Guard
 from pipeline.process import Services, dedupe_key, echo_key, is_own_echo, label_object
 from pipeline.record import MAX_ITEMS, MAX_RECORD_BYTES, MAX_TEXT_CHARS, encode_record
-from pipeline.samples import Sample, build_samples, make_jpeg, make_test_pki, sign
 from pipeline.settings import DEFAULT_POLICY
 from pipeline.signals import IPTC
+from testkit.catalogue import Sample, build_samples
+from testkit.media import make_jpeg
+from testkit.pki import make_test_pki
+from testkit.signing import sign
 
 BUCKET = "uploads"
 POLICY_VERSION = "2026.11-1"
@@ -137,7 +140,7 @@ def test_every_sample_is_labelled_and_written_back(world, sample_set, tmp_path, 
 
 
 def test_samples_not_listed_here_get_their_declared_label(world, sample_set):
-    """Samples added to pipeline.samples after this table was written are still run, against their own expectations."""
+    """Samples added to testkit.catalogue after this table was written are still run, against their own expectations."""
     others = {name: s for name, s in sample_set.items() if name not in EXPECTED}
     results = {}
     for name, sample in others.items():

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.credentials.reader import C2paCredentialReader
+from pipeline.adapters.credentials.reader import C2paCredentialReader
+from pipeline.adapters.memory import InMemoryLabelSink
+from pipeline.adapters.s3 import S3ObjectStore, make_s3_client
 from pipeline.errors import MetadataNotWritable
-from pipeline.memory import InMemoryLabelSink
 from pipeline.model import ObjectRef
 from pipeline.policy import load_policy
 from pipeline.process import Services, is_own_echo, label_object
 from pipeline.settings import DEFAULT_POLICY
-from pipeline.storage.s3 import S3ObjectStore, make_s3_client
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ import pytest
 
 from pipeline.credentials.manifest import parse_store
 from pipeline.errors import MetadataNotWritable
-from pipeline.interfaces import CredentialReport
 from pipeline.policy import Decision
+from pipeline.ports import CredentialReport
 from pipeline.record import (
     MAX_ITEMS,
     MAX_RECORD_BYTES,

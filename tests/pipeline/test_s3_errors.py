@@ -5,8 +5,8 @@ from __future__ import annotations
 import botocore.exceptions
 import pytest
 
+from pipeline.adapters.s3 import translated
 from pipeline.errors import AccessDenied, ObjectChanged, ObjectNotFound, PermanentError, RetryableError
-from pipeline.storage.s3 import translated
 
 
 def client_error(code: str, status: int) -> botocore.exceptions.ClientError:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.samples import make_test_pki
 from pipeline.settings import DEFAULT_POLICY, Settings, SettingsError, load_settings
+from testkit.pki import make_test_pki
 
 
 def test_defaults():

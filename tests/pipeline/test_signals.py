@@ -566,7 +566,7 @@ def corpus_rows() -> list[Any]:
 def read_store() -> Any:
     import c2pa
 
-    from pipeline.credentials.reader import _format_hint, c2pa_settings
+    from pipeline.adapters.credentials.reader import _format_hint, c2pa_settings
     from pipeline.credentials.trust import TrustFiles
 
     context = c2pa.Context.from_dict(

@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from pipeline.interfaces import FailureEntry
-from pipeline.redis_backends import RedisFailureSink
+from pipeline.adapters.redis_store import RedisFailureSink
+from pipeline.ports import FailureEntry
 from tests.conftest import CORPUS
 
 

@@ -275,7 +275,8 @@ def test_two_workers_with_their_own_hosts_settings_share_one_batch(
 
 def test_generated_video_is_labelled_through_the_worker(s3, bucket, pki, settings, redis_client, processes):
     """MP4 (ISO BMFF) end to end: AI video, a camera video, and an AI video whose frames were changed after signing."""
-    from pipeline.samples import DIGITAL_CAPTURE, TRAINED_ALGORITHMIC_MEDIA, make_mp4, sign
+    from testkit.media import make_mp4
+    from testkit.signing import DIGITAL_CAPTURE, TRAINED_ALGORITHMIC_MEDIA, sign
 
     def definition(source_type: str) -> dict:
         return {

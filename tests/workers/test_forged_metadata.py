@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
+from pipeline.adapters.memory import InMemoryFailureSink, InMemoryLabelSink, InMemoryObjectStore
 from pipeline.errors import StorageUnavailable
-from pipeline.memory import InMemoryFailureSink, InMemoryLabelSink, InMemoryObjectStore
 from pipeline.model import ObjectRef
 from pipeline.process import dedupe_key
 from tests.support.notifications import batch_counts

@@ -12,8 +12,8 @@ from celery.exceptions import SoftTimeLimitExceeded
 from pipeline.errors import ObjectNotFound, PermanentError, StorageUnavailable
 from pipeline.model import ObjectRef
 from pipeline.process import Outcome
-from pipeline.wiring import build_runtime
 from workers import tasks
+from workers.composition import build_runtime
 
 
 def ref(key: str, size: int | None = 10) -> ObjectRef:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.memory import InMemoryFailureSink, InMemoryLabelSink, InMemoryObjectStore
+from pipeline.adapters.memory import InMemoryFailureSink, InMemoryLabelSink, InMemoryObjectStore
 from pipeline.model import ObjectRef
 from pipeline.process import dedupe_key
 from workers.intake import Dispatched, dispatch, echo_filter
@@ -330,7 +330,7 @@ INFINITE_SIZE = sized("x").replace('"size": 5', '"size": 1e999')
 
 
 def redis_failures(client: Any, prefix: str) -> Any:
-    from pipeline.redis_backends import RedisFailureSink
+    from pipeline.adapters.redis_store import RedisFailureSink
 
     return RedisFailureSink(client, prefix=prefix, max_entries=1000, max_age=86_400)
 
@@ -496,7 +496,7 @@ def test_a_worker_never_fetches_an_object_of_a_bucket_not_allowed(s3, bucket, sa
     object, so only the allow-list can explain a skip; the object is not labelled and gets no record."""
     import time
 
-    from pipeline.redis_backends import RedisBatchCounters, connect
+    from pipeline.adapters.redis_store import RedisBatchCounters, connect
 
     s3.put_object(Bucket=bucket, Key="photo.jpg", Body=samples[0].data, ContentType="image/jpeg")
     env = {"MEDIA_INGEST_BUCKETS": f"{bucket}-other,avatars"}
@@ -550,7 +550,7 @@ def test_a_batch_window_names_its_start_and_bounds():
 def test_two_rounds_in_one_window_share_one_batch_kept_for_the_intake_ttl(settings, redis_client, key_prefix):
     """Through the intake's real counter (workers.cli): both rounds' tasks add up in one batch hash, whose TTL is
     the intake's (not 30 days), and which a worker's count (no TTL of its own) does not lengthen."""
-    from pipeline.redis_backends import RedisBatchCounters
+    from pipeline.adapters.redis_store import RedisBatchCounters
     from workers.cli import _enqueue_and_count
     from workers.intake.redis_list import RedisListIntake
 
@@ -585,7 +585,7 @@ def test_two_rounds_in_one_window_share_one_batch_kept_for_the_intake_ttl(settin
 
 
 def test_a_window_batch_is_finished_only_while_every_queued_object_has_ended(redis_client, key_prefix):
-    from pipeline.redis_backends import RedisBatchCounters
+    from pipeline.adapters.redis_store import RedisBatchCounters
 
     counters = RedisBatchCounters(redis_client, prefix=key_prefix)
     window = {"kind": "intake", "window_end": "0"}
@@ -602,7 +602,7 @@ def test_a_window_batch_is_finished_only_while_every_queued_object_has_ended(red
 
 
 def test_the_batch_listing_reads_a_bounded_index_not_the_keyspace(redis_client, key_prefix, monkeypatch):
-    from pipeline.redis_backends import RedisBatchCounters
+    from pipeline.adapters.redis_store import RedisBatchCounters
 
     counters = RedisBatchCounters(redis_client, prefix=key_prefix)
     redis_client.hset(f"{key_prefix}:batch:unindexed", "queued", 1)  # a hash no count or describe indexed
@@ -627,7 +627,7 @@ def test_media_ingest_batches_lists_an_open_window(settings, redis_client, key_p
     import sys
     import time
 
-    from pipeline.redis_backends import RedisBatchCounters
+    from pipeline.adapters.redis_store import RedisBatchCounters
 
     counters = RedisBatchCounters(redis_client, prefix=key_prefix)
     end = int(time.time()) + 1800

@@ -6,10 +6,8 @@ import time
 
 import pytest
 
-from pipeline.failures import FailureFilter
-from pipeline.interfaces import FailureEntry
-from pipeline.memory import InMemoryObjectStore
-from pipeline.redis_backends import (
+from pipeline.adapters.memory import InMemoryObjectStore
+from pipeline.adapters.redis_store import (
     LockLost,
     LockScope,
     RedisBatchCounters,
@@ -17,6 +15,8 @@ from pipeline.redis_backends import (
     RedisScopeLocks,
     ScopeLocked,
 )
+from pipeline.failures import FailureFilter
+from pipeline.ports import FailureEntry
 from workers.ops import DEFAULT_RATE, OperationRefused, Operations, check_rate, replay_scope
 
 

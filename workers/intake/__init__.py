@@ -24,8 +24,8 @@ import structlog
 
 from pipeline.errors import BadEvent, PipelineError, StateUnavailable
 from pipeline.events import BucketAllowList, BucketNotAllowed, body_digest, parse_notification
-from pipeline.interfaces import FailureEntry, FailureSink, LabelSink, ObjectStore
 from pipeline.model import ObjectRef
+from pipeline.ports import FailureEntry, FailureSink, LabelSink, ObjectStore
 from pipeline.process import is_own_echo
 from workers.metrics import (
     INTAKE_BAD_EVENTS,

@@ -16,7 +16,7 @@ import redis
 import structlog
 
 from pipeline.events import BucketAllowList
-from pipeline.interfaces import FailureSink
+from pipeline.ports import FailureSink
 from workers.intake import (
     ANY_BUCKET,
     HOURLY,

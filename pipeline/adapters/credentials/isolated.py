@@ -23,7 +23,7 @@ The child runs under an address-space limit (``RLIMIT_AS``), writes no core file
 (``PR_SET_PDEATHSIG``), so a worker killed mid-read leaves no orphan behind. Its answer line is capped
 (:data:`MAX_ANSWER_BYTES`) before the parent parses it.
 
-Run as ``python -m pipeline.credentials.isolated [--anchors A] [--allowed B] [--config C] [--memory-mb N]
+Run as ``python -m pipeline.adapters.credentials.isolated [--anchors A] [--allowed B] [--config C] [--memory-mb N]
 [--cpu-seconds S]`` it is that child.
 """
 
@@ -50,7 +50,7 @@ import structlog
 from pipeline.credentials.raw import RawReport, raw, report_from_raw
 from pipeline.credentials.trust import TrustFiles
 from pipeline.errors import ReaderFault, ReaderUnavailable
-from pipeline.interfaces import CredentialReport
+from pipeline.ports import CredentialReport
 
 log = structlog.get_logger("media_ingest.reader")
 
@@ -169,7 +169,7 @@ class _TooLong(Exception):
 
 
 class IsolatedCredentialReader:
-    """:class:`pipeline.interfaces.CredentialReader` that reads in a supervised child process."""
+    """:class:`pipeline.ports.CredentialReader` that reads in a supervised child process."""
 
     def __init__(
         self,
@@ -183,10 +183,8 @@ class IsolatedCredentialReader:
         on_restart: Callable[[str], None] | None = None,
     ) -> None:
         self._limits = limits or ReaderLimits(timeout=timeout)
-        self._command = list(
-            command
-            or [sys.executable, "-m", "pipeline.credentials.isolated", *_trust_args(trust), *self._limits.args()]
-        )
+        child = [sys.executable, "-m", __name__, *_trust_args(trust), *self._limits.args()]
+        self._command = list(command or child)
         self._max_answer = max_answer_bytes
         self._startup_timeout = startup_timeout
         self._child: _Child | None = None
@@ -377,7 +375,7 @@ def _write(out: IO[bytes], doc: dict[str, Any]) -> None:
 def serve(trust: TrustFiles, *, cpu_seconds: int, stdin: IO[bytes], stdout: IO[bytes]) -> None:
     """The child's loop: a ready line, then one JSON answer per JSON request, until stdin closes."""
     try:
-        from pipeline.credentials.reader import C2paCredentialReader
+        from pipeline.adapters.credentials.reader import C2paCredentialReader
 
         reader = C2paCredentialReader(trust)
     except Exception as exc:  # noqa: BLE001 - bad trust files, a missing native library: say why, then stop
@@ -398,7 +396,7 @@ def serve(trust: TrustFiles, *, cpu_seconds: int, stdin: IO[bytes], stdout: IO[b
 
 
 def _main(argv: Sequence[str]) -> None:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.credentials.isolated")
+    parser = argparse.ArgumentParser(prog="python -m pipeline.adapters.credentials.isolated")
     parser.add_argument("--anchors", type=Path)
     parser.add_argument("--allowed", type=Path)
     parser.add_argument("--config", type=Path)

@@ -19,8 +19,8 @@ from pipeline.credentials.manifest import CRJSON_KEY
 from pipeline.credentials.raw import RawReport, raw, report_from_raw
 from pipeline.credentials.trust import TrustFiles
 from pipeline.credentials.xmp import xmp_source_types
-from pipeline.interfaces import CredentialReport
 from pipeline.model import Provenance
+from pipeline.ports import CredentialReport
 
 _STATES: dict[str, Provenance] = {"Trusted": "trusted", "Valid": "valid", "Invalid": "invalid"}
 
@@ -43,7 +43,7 @@ def c2pa_settings(trust: TrustFiles) -> dict[str, Any]:
 
 
 class C2paCredentialReader:
-    """:class:`pipeline.interfaces.CredentialReader` backed by c2pa-python."""
+    """:class:`pipeline.ports.CredentialReader` backed by c2pa-python."""
 
     def __init__(self, trust: TrustFiles | None = None) -> None:
         self._trust = trust or TrustFiles()

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from pipeline.errors import ObjectChanged, ObjectNotFound
-from pipeline.interfaces import MAX_GUARD_METADATA_BYTES, FailureEntry, Guard
 from pipeline.model import ObjectRef, StoredObject
+from pipeline.ports import MAX_GUARD_METADATA_BYTES, FailureEntry, Guard
 from pipeline.record import METADATA_PREFIX
 
 

@@ -41,8 +41,8 @@ import redis.exceptions
 import structlog
 
 from pipeline.errors import StateUnavailable
-from pipeline.interfaces import MAX_GUARD_METADATA_BYTES, FailureEntry, Guard
 from pipeline.model import OUTCOMES
+from pipeline.ports import MAX_GUARD_METADATA_BYTES, FailureEntry, Guard
 from pipeline.record import METADATA_PREFIX, encode_record
 
 # SET the guard (its value: the metadata written, see RedisLabelSink) only if absent, and XADD in the same atomic
@@ -101,7 +101,7 @@ def _digest(identity: str) -> str:
 
 
 class RedisLabelSink:
-    """:class:`pipeline.interfaces.LabelSink` on a Redis stream; each entry has one field, ``record`` (JSON).
+    """:class:`pipeline.ports.LabelSink` on a Redis stream; each entry has one field, ``record`` (JSON).
 
     A guard's value is the ``aigc-*`` metadata written (compact JSON without the ``aigc-`` prefix, about 100
     bytes: ``MEMORY USAGE`` ~216 bytes a guard, against ~104 for the Unix time guards held before); a guard set
@@ -164,7 +164,7 @@ def _guard_value(written: Mapping[str, str] | None) -> str:
 
 
 class RedisFailureSink:
-    """:class:`pipeline.interfaces.FailureSink`: one entry per object version, bounded in count and age.
+    """:class:`pipeline.ports.FailureSink`: one entry per object version, bounded in count and age.
 
     Entry times (``first_at``, ``last_at``) and the age limit go by the Redis clock: a worker whose own clock runs
     a month ahead would otherwise trim every entry the others recorded.
@@ -220,7 +220,7 @@ class RedisFailureSink:
 
 
 class RedisDeliveryCounter:
-    """:class:`pipeline.interfaces.DeliveryCounter` with one short-lived integer per object version."""
+    """:class:`pipeline.ports.DeliveryCounter` with one short-lived integer per object version."""
 
     def __init__(self, client: redis.Redis, *, prefix: str, ttl: int = 86_400) -> None:
         self._redis = client
@@ -244,7 +244,7 @@ class RedisDeliveryCounter:
 
 
 class RedisGroupProgress:
-    """:class:`pipeline.interfaces.GroupProgress`: one short-lived integer per group task id."""
+    """:class:`pipeline.ports.GroupProgress`: one short-lived integer per group task id."""
 
     def __init__(self, client: redis.Redis, *, prefix: str, ttl: int = 86_400) -> None:
         self._redis = client

@@ -1,7 +1,7 @@
 """Interfaces of the pipeline's I/O dependencies.
 
-Each has a real adapter (S3 via boto3, Redis, c2pa-python) and an in-memory one (:mod:`pipeline.memory`) that the
-same contract tests run against. Code above the adapters depends on these protocols only, so nothing there
+Each has a real adapter (S3 via boto3, Redis, c2pa-python) and an in-memory one (:mod:`pipeline.adapters.memory`)
+that the same contract tests run against. Code above the adapters depends on these protocols only, so nothing there
 imports botocore, redis or c2pa.
 """
 

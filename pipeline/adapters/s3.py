@@ -107,7 +107,7 @@ def translated(what: str) -> Iterator[None]:
 
 
 class S3ObjectStore:
-    """:class:`pipeline.interfaces.ObjectStore` over an S3-compatible API."""
+    """:class:`pipeline.ports.ObjectStore` over an S3-compatible API."""
 
     def __init__(self, client: Any) -> None:
         self._s3 = client

@@ -6,12 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.credentials.isolated import IsolatedCredentialReader, ReaderLimits
-from pipeline.credentials.trust import TrustFiles
-from pipeline.interfaces import DeliveryCounter, FailureSink, GroupProgress
-from pipeline.policy import load_policy
-from pipeline.process import Services
-from pipeline.redis_backends import (
+from pipeline.adapters.credentials.isolated import IsolatedCredentialReader, ReaderLimits
+from pipeline.adapters.redis_store import (
     RedisBatchCounters,
     RedisDeliveryCounter,
     RedisFailureSink,
@@ -19,8 +15,12 @@ from pipeline.redis_backends import (
     RedisLabelSink,
     connect,
 )
+from pipeline.adapters.s3 import S3ObjectStore, make_s3_client
+from pipeline.credentials.trust import TrustFiles
+from pipeline.policy import load_policy
+from pipeline.ports import DeliveryCounter, FailureSink, GroupProgress
+from pipeline.process import Services
 from pipeline.settings import Settings
-from pipeline.storage.s3 import S3ObjectStore, make_s3_client
 
 
 @dataclass(frozen=True)
