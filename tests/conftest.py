@@ -186,6 +186,13 @@ class Processes:
 
 
 @pytest.fixture
+def stack() -> Iterator[contextlib.ExitStack]:
+    """Context managers a test enters as it goes (a proxy, a server), closed at teardown."""
+    with contextlib.ExitStack() as entered:
+        yield entered
+
+
+@pytest.fixture
 def processes(settings: Settings, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Processes]:
     procs = Processes(settings, tmp_path)
     yield procs

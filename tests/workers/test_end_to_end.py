@@ -232,9 +232,12 @@ def test_worker_serves_metrics_health_and_readiness(s3, bucket, samples, setting
 
 
 def test_two_workers_with_their_own_hosts_settings_share_one_batch(
-    s3, bucket, samples, settings, redis_client, processes, tmp_path
+    s3, bucket, samples, settings, redis_client, stack, processes, tmp_path, moto_endpoint
 ):
-    """As two hosts would run them: own node names, spool directories, metrics ports and pools (beta: threads)."""
+    """As two hosts would run them: own node names, spool directories, metrics ports and pools (beta: threads).
+
+    S3 is 50 ms away (a delaying proxy), so neither worker can drain the batch alone before the other takes work."""
+    from tests.support.faulty_s3 import faulty_s3
     from workers.embedded import free_port
 
     keys = [f"two/{i:03d}.jpg" for i in range(40)]
@@ -242,6 +245,8 @@ def test_two_workers_with_their_own_hosts_settings_share_one_batch(
         s3.put_object(Bucket=bucket, Key=key, Body=samples[0].data, ContentType="image/jpeg")
     for host in ("alpha", "beta"):
         (tmp_path / host).mkdir()
+    proxy = stack.enter_context(faulty_s3(moto_endpoint, every=0, delay=0.05))
+    processes.settings = settings.with_overrides(s3_endpoint_url=f"http://127.0.0.1:{proxy['port']}")
     processes.worker(
         "--hostname",
         "alpha@%h",

@@ -26,37 +26,41 @@ def records(client, stream):
 
 @pytest.mark.parametrize("path", PATHS)
 def test_a_worker_killed_mid_batch_loses_nothing_and_publishes_each_object_once(
-    s3, sqs, bucket, samples, settings, redis_client, processes, path
+    s3, sqs, bucket, samples, settings, redis_client, processes, moto_endpoint, path
 ):
-    settings = settings.with_overrides(visibility_timeout=10)
-    processes.settings = settings
+    from tests.support.faulty_s3 import faulty_s3
+
     keys = [f"k/{i:03d}-{samples[i % 4].name}" for i in range(60)]
     for i, key in enumerate(keys):
         s3.put_object(Bucket=bucket, Key=key, Body=samples[i % 4].data, ContentType=samples[i % 4].content_type)
-    first = processes.worker(name="worker-1")
-    put_in_front_of_workers(path, processes, s3, sqs, bucket, keys, "b-kill")
-    deadline = time.monotonic() + 60
-    while len(records(redis_client, settings.label_stream)) < 5:
-        assert time.monotonic() < deadline, processes.logs()
-        time.sleep(0.05)
-    os.killpg(first.pid, signal.SIGKILL)  # the main process and its pool children, mid-batch
-    first.wait()
-    done_before = len(records(redis_client, settings.label_stream))
-    assert done_before < len(keys), "the batch finished before the kill; make it longer"
-    killed_at = time.monotonic()
-    processes.worker(name="worker-2")
-    deadline = time.monotonic() + 120
-    while len({r["key"] for r in records(redis_client, settings.label_stream)}) < len(keys):
-        assert time.monotonic() < deadline, processes.logs()
-        time.sleep(0.2)
-    recovered_in = time.monotonic() - killed_at
+    # S3 50 ms away: two requests an object, two processes, so the batch takes at least 3 s and the kill after the
+    # fifth label always lands mid-batch, however fast the machine is.
+    with faulty_s3(moto_endpoint, every=0, delay=0.05) as proxy:
+        settings = settings.with_overrides(visibility_timeout=10, s3_endpoint_url=f"http://127.0.0.1:{proxy['port']}")
+        processes.settings = settings
+        first = processes.worker(name="worker-1")
+        put_in_front_of_workers(path, processes, s3, sqs, bucket, keys, "b-kill")
+        deadline = time.monotonic() + 60
+        while len(records(redis_client, settings.label_stream)) < 5:
+            assert time.monotonic() < deadline, processes.logs()
+            time.sleep(0.05)
+        os.killpg(first.pid, signal.SIGKILL)  # the main process and its pool children, mid-batch
+        first.wait()
+        done_before = len(records(redis_client, settings.label_stream))
+        assert done_before < len(keys)
+        killed_at = time.monotonic()
+        processes.worker(name="worker-2")
+        deadline = time.monotonic() + 120
+        while len({r["key"] for r in records(redis_client, settings.label_stream)}) < len(keys):
+            assert time.monotonic() < deadline, processes.logs()
+            time.sleep(0.2)
     got = records(redis_client, settings.label_stream)
     assert sorted(r["key"] for r in got) == sorted(keys)  # every object once: none lost, none twice
     if path == "intake-groups":
         logs = "".join(log.read_text() for _, log in processes.procs if log.name.startswith("worker-"))
         assert "media_ingest.label_objects[" in logs, "the intake path ran group tasks"
-    print(f"killed after {done_before}/{len(keys)} labels; all labelled {recovered_in:.1f}s after the kill")
-    assert recovered_in < 60
+    # How soon they came back is the visibility timeout's job (docs/operations.md); reported, not asserted.
+    print(f"killed after {done_before}/{len(keys)} labels; all labelled {time.monotonic() - killed_at:.1f}s later")
 
 
 def finished(client, prefix):
