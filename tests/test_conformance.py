@@ -14,12 +14,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
+from tests.support.shared import SHARED, needs_shared
 
-SHARED = ROOT.parent / "shared"
-pytestmark = [
-    pytest.mark.conformance,
-    pytest.mark.skipif(not (SHARED / "bin" / "conformance").exists(), reason="../shared/corpus is not beside the repo"),
-]
+pytestmark = [pytest.mark.conformance, needs_shared(SHARED / "bin" / "conformance")]
 
 
 def test_conformance_corpus_passes():

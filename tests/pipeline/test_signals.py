@@ -21,6 +21,7 @@ from pipeline.signals import (
     manifest_signals,
     signal_names,
 )
+from tests.support.shared import SHARED, needs_shared
 
 IPTC = "http://cv.iptc.org/newscodes/digitalsourcetype/"
 AI_MEDIA = IPTC + "trainedAlgorithmicMedia"
@@ -532,7 +533,7 @@ def test_parse_store_ignores_unusable_crjson(crjson):
 # The corpus: the official evaluator's report for every file with a manifest store
 # --------------------------------------------------------------------------------------------------
 
-CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
+CORPUS = SHARED / "corpus"
 TRUST = CORPUS.parent / "trust" / "cai"
 RUBRIC = CORPUS / "rubric_signals.jsonl"
 
@@ -547,7 +548,7 @@ UNREPRODUCIBLE = {
 
 def corpus_rows() -> list[Any]:
     if not RUBRIC.exists():
-        return [pytest.param(None, marks=pytest.mark.skip(reason="../shared/corpus is not beside the repo"))]
+        return [pytest.param(None, marks=needs_shared(RUBRIC))]
     rows = [json.loads(line) for line in RUBRIC.read_text().splitlines() if line.strip()]
     return [
         pytest.param(
@@ -564,29 +565,16 @@ def corpus_rows() -> list[Any]:
 
 @pytest.fixture(scope="module")
 def read_store() -> Any:
-    import c2pa
-
-    from pipeline.adapters.credentials.reader import _format_hint, c2pa_settings
+    """The real reader adapter, trusting the CAI known-certificate list: the store the worker's policy would see."""
+    from pipeline.adapters.credentials.reader import C2paCredentialReader
     from pipeline.credentials.trust import TrustFiles
 
-    context = c2pa.Context.from_dict(
-        c2pa_settings(TrustFiles(TRUST / "anchors.pem", TRUST / "allowed.pem", TRUST / "store.cfg"))
-    )
+    reader = C2paCredentialReader(TrustFiles(TRUST / "anchors.pem", TRUST / "allowed.pem", TRUST / "store.cfg"))
 
     def read(path: Path) -> ManifestStore:
-        """As the reader adapter does, plus crJSON under CRJSON_KEY (the change the adapter needs)."""
-        with path.open("rb") as stream:
-            try:
-                reader = c2pa.Reader(None, stream, None, context)
-            except c2pa.C2paError.NotSupported:
-                hint = _format_hint(stream)
-                assert hint is not None
-                stream.seek(0)
-                reader = c2pa.Reader(hint, stream, None, context)
-            with reader:
-                doc = json.loads(reader.json())
-                doc[CRJSON_KEY] = json.loads(reader.crjson())
-        return parse_store(doc)
+        report = reader.read(path)
+        assert report.store is not None, f"{path.name}: {report.provenance} ({report.reason})"
+        return report.store
 
     return read
 
