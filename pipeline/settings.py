@@ -200,6 +200,14 @@ def load_settings(environ: Mapping[str, str] | None = None, *, check_trust: bool
     return settings
 
 
+def check_settings(settings: Settings) -> Settings:
+    """Check settings built in code (a command-line flag over the environment's value) as :func:`load_settings`
+    checks the environment's, and return them; raises :class:`SettingsError`. The trust files are not loaded
+    again."""
+    _check(settings)
+    return settings
+
+
 def _check_trust_files(settings: Settings) -> None:
     """Trust files must parse at start: a reader process that starts on a broken file has no last good list."""
     from pipeline.credentials.trust import check_trust_config, describe_pem

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.settings import DEFAULT_POLICY, Settings, SettingsError, load_settings
+from pipeline.settings import DEFAULT_POLICY, Settings, SettingsError, check_settings, load_settings
 from testkit.pki import make_test_pki
 
 
@@ -310,3 +310,12 @@ def test_values_above_what_the_service_allows_are_refused(var, value, most):
 )
 def test_the_minimums_themselves_and_zeros_that_mean_off_are_accepted(var, value):
     load_settings({var: value})
+
+
+def test_settings_changed_in_code_are_checked_as_the_environment_is():
+    """``media-ingest worker --metrics-port P`` stands for MEDIA_INGEST_METRICS_PORT: refused as the variable is."""
+    base = load_settings({"MEDIA_INGEST_QUEUE": "q"})
+    changed = check_settings(base.with_overrides(metrics_port=9100))
+    assert (changed.metrics_port, changed.queue) == (9100, "q")
+    with pytest.raises(SettingsError, match=r"^MEDIA_INGEST_METRICS_PORT \(65536\) must be at most 65535: "):
+        check_settings(base.with_overrides(metrics_port=65536))
