@@ -28,7 +28,7 @@ STAGES: tuple[tuple[str, str], ...] = (
     ("write_metadata (pipeline/adapters/s3.py", "S3 CopyObject (boto3)"),
     ("fetch (pipeline/adapters/s3.py", "S3 GET + spool to disk (boto3)"),
     ("pipeline/adapters/credentials/isolated.py", "C2PA reader round trip (worker side)"),
-    ("pipeline/adapters/redis_store.py", "Redis state (guards, batches, deliveries)"),
+    ("pipeline/adapters/redis_store/", "Redis state (guards, batches, deliveries)"),
     ("pipeline/record.py", "decide + build the record"),
     ("pipeline/policy.py", "decide + build the record"),
     ("workers/metrics.py", "Prometheus metrics"),

@@ -47,14 +47,6 @@ def by_error_class(entries: Iterable[dict[str, Any]]) -> list[tuple[str, int]]:
     return Counter(str(e.get("error_class")) for e in entries).most_common()
 
 
-def parse_s3_prefix(uri: str) -> tuple[str, str]:
-    """``s3://bucket/some/prefix`` -> (``bucket``, ``some/prefix``); raises ValueError naming the expected form."""
-    if not uri.startswith("s3://") or not uri[5:] or uri[5:].startswith("/"):
-        raise ValueError(f"{uri!r} is not s3://bucket[/prefix]")
-    bucket, _, prefix = uri[5:].partition("/")
-    return bucket, prefix
-
-
 def parse_since(text: str, now: datetime) -> float:
     """``30m``, ``6h``, ``2d`` ago, or an ISO-8601 time; returns Unix time."""
     units = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}

@@ -55,7 +55,3 @@ def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
 
 def _identity(_: Any, __: str, event_dict: Any) -> Any:
     return event_dict
-
-
-def get_logger(name: str) -> Any:
-    return structlog.get_logger(name)

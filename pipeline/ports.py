@@ -7,13 +7,18 @@ imports botocore, redis or c2pa.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 from typing import IO, Any, Protocol
 
 from pipeline.credentials.manifest import ManifestStore
-from pipeline.model import ObjectRef, Provenance, StoredObject
+from pipeline.model import NamesAVersion, ObjectRef, Provenance, StoredObject, s3_uri
+
+Enqueue = Callable[[ObjectRef, str], None]
+"""The task queue: publish the task of one object version under a batch id (the broker has it when this returns)."""
 
 
 @dataclass(frozen=True)
@@ -117,6 +122,32 @@ class FailureEntry:
     disposition: str = "failed"
     """``failed`` (exhausted retries or permanent error) or ``skipped`` (nothing to label: object gone, replaced)."""
 
+    @classmethod
+    def of(
+        cls,
+        named: NamesAVersion,
+        *,
+        batch_id: str | None,
+        error_class: str,
+        message: str,
+        task_id: str | None = None,
+        attempts: int = 1,
+        disposition: str = "failed",
+    ) -> FailureEntry:
+        """The entry of the object version ``named`` names (an event's ref, a task's object)."""
+        return cls(
+            named.bucket,
+            named.key,
+            named.version_id,
+            named.etag,
+            batch_id,
+            task_id,
+            error_class,
+            message,
+            attempts,
+            disposition,
+        )
+
 
 class FailureSink(Protocol):
     def record(self, entry: FailureEntry) -> None: ...
@@ -131,15 +162,16 @@ class FailureSink(Protocol):
 
 
 class DeliveryCounter(Protocol):
-    def started(self, dedupe_key: str) -> int:
-        """Count one more start of work on this object version and return the count.
+    def started(self, identity: str) -> int:
+        """Count one more start of work on the object version ``identity`` names
+        (:meth:`pipeline.model.ObjectVersion.identity`) and return the count.
 
         Redelivery after a worker crash cannot be told apart from a first delivery any other way, so this is what
         stops a file that crashes or hangs the reader from being retried forever.
         """
         ...
 
-    def finished(self, dedupe_key: str) -> None: ...
+    def finished(self, identity: str) -> None: ...
 
 
 class GroupProgress(Protocol):
@@ -154,3 +186,138 @@ class GroupProgress(Protocol):
     def advance(self, group_id: str, done: int) -> None: ...
 
     def clear(self, group_id: str) -> None: ...
+
+
+BatchFields = Mapping[str, str]
+"""A batch's descriptive fields: kind, parents, reason, who; an intake window's source and bounds."""
+
+
+class BatchCounters(Protocol):
+    """Per-batch outcome counters (``queued`` and :data:`pipeline.model.OUTCOMES`) with descriptive fields, each
+    batch kept for a while after its last update, and a bounded index of the batches so listing them is cheap."""
+
+    def count(
+        self, batch: str, field: str, amount: int = 1, *, ttl: int | None = None, fields: BatchFields | None = None
+    ) -> None:
+        """Add ``amount`` to one counter; when the outcomes reach the queued count, stamp ``finished_at`` (and remove
+        it when more are queued later). ``ttl`` becomes the batch's own retention, which later counts (the
+        workers') keep; ``fields`` are descriptive fields set in the same step (an intake window's kind and bounds)."""
+        ...
+
+    def describe(self, batch_id: str, **fields: str) -> None:
+        """Attach descriptive fields (kind, parent batch, reason, who) to a batch."""
+        ...
+
+    def all(self) -> dict[str, dict[str, str]]:
+        """Every batch still kept, oldest update first."""
+        ...
+
+    def get(self, batch_id: str) -> dict[str, str]:
+        """The batch's counters and fields as strings; empty when unknown or expired."""
+        ...
+
+
+class AuditLog(Protocol):
+    """Who did which operator action (replay, purge-failures, backfill), when and why; bounded, newest kept."""
+
+    def record(self, action: str, who: str, fields: Mapping[str, Any]) -> None:
+        """Append one entry: ``action``, ``who``, ``at`` (the store's clock, Unix time) and ``fields`` (JSON-safe)."""
+        ...
+
+    def latest(self, count: int = 50) -> list[dict[str, Any]]:
+        """The newest ``count`` entries, newest first."""
+        ...
+
+
+@dataclass(frozen=True)
+class LockScope:
+    """What an operator action touches: a bucket (``""``: every bucket) and a key prefix (``""``: every key).
+
+    Two scopes overlap when they can name the same object: same bucket (or either is every bucket) and one prefix
+    is a prefix of the other. ``s3://b/p`` and ``s3://b/p/x`` overlap; ``s3://b/p/x`` and ``s3://b/p/y`` do not;
+    (plain string prefixes, as S3 lists them: ``s3://b/p`` also overlaps ``s3://b/photos``).
+    """
+
+    bucket: str = ""
+    prefix: str = ""
+
+    def name(self) -> str:
+        if self.bucket:
+            return s3_uri(self.bucket, self.prefix)
+        return f"every bucket, keys under {self.prefix!r}" if self.prefix else "every bucket"
+
+    def overlaps(self, other: LockScope) -> bool:
+        """The rule every :class:`ScopeLocks` applies (the Redis one in its acquire script)."""
+        buckets = not self.bucket or not other.bucket or self.bucket == other.bucket
+        return buckets and (self.prefix.startswith(other.prefix) or other.prefix.startswith(self.prefix))
+
+
+class ScopeLocked(RuntimeError):
+    """Another operator action holds an overlapping scope; ``holder`` says who, what and since when."""
+
+    def __init__(self, scope: LockScope, holder: dict[str, Any]) -> None:
+        self.scope = scope
+        self.holder = holder
+        since = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(float(holder.get("at", 0))))
+        super().__init__(
+            f"a {holder.get('action')} of {holder.get('scope')} is running (started by {holder.get('who')} on "
+            f"{holder.get('host')}, pid {holder.get('pid')}, at {since}) and overlaps {scope.name()}; wait for it "
+            "to finish, or choose a scope where neither prefix contains the other"
+        )
+
+
+class LockLost(RuntimeError):
+    """The lock expired (the process stalled longer than its TTL) and may be held by another action now."""
+
+
+class HeldScope(Protocol):
+    """A scope lock this process holds: kept alive while the ``with`` block runs, released (if still ours) after."""
+
+    scope: LockScope
+
+    def check(self) -> None:
+        """Renew, and raise :class:`LockLost` unless the lock is still ours: called before each item of work, so an
+        action never goes on after another has taken its scope."""
+        ...
+
+    def renew(self) -> bool:
+        """Extend the TTL if the lock is still ours; False (and lost for good) otherwise."""
+        ...
+
+    def release(self) -> bool:
+        """Give the scope up if it is still ours; False if it expired and was taken over."""
+        ...
+
+    def __enter__(self) -> HeldScope: ...
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+
+
+class ScopeLocks(Protocol):
+    """One operator action (replay, backfill) at a time per overlapping bucket/prefix scope.
+
+    Each holder carries an owner token and an expiry ``ttl`` seconds ahead, renewed while the action runs, so a
+    killed operator process frees its scope within ``ttl``; a holder whose lock expired and was taken over can
+    neither renew nor release the new owner's.
+    """
+
+    @property
+    def ttl(self) -> float: ...
+
+    def acquire(self, scope: LockScope, *, action: str, who: str) -> HeldScope:
+        """Take the scope or raise :class:`ScopeLocked` naming the overlapping action; use the result in ``with``."""
+        ...
+
+    def renew(self, scope: LockScope, token: str) -> bool:
+        """Extend the expiry of the holder of ``scope`` if ``token`` is still its owner's."""
+        ...
+
+    def release(self, scope: LockScope, token: str) -> bool:
+        """Delete the holder of ``scope`` if ``token`` is still its owner's (compare-and-delete)."""
+        ...
+
+    def holders(self) -> list[dict[str, Any]]:
+        """Every holder still recorded (JSON-safe: token, action, scope, who, host, pid, at, expires_ms)."""
+        ...

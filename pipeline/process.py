@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Literal
 
 from pipeline.errors import ObjectChanged
-from pipeline.model import ObjectRef, StoredObject
+from pipeline.model import ObjectRef, ObjectVersion, StoredObject, s3_uri
 from pipeline.policy import Decision, Policy, decide
 from pipeline.ports import CredentialReader, CredentialReport, LabelSink, ObjectStore
 from pipeline.record import LabelRecord, build_record, labels_on, metadata_for, metadata_to_write
@@ -62,11 +62,12 @@ class Outcome:
 
 
 def dedupe_key(bucket: str, key: str, version_id: str | None, etag: str, policy_version: str) -> str:
-    """Identity of a labelling for exactly-once publishing: one object version under one policy version.
+    """Identity of a labelling for exactly-once publishing: one object version under one policy version
+    (:meth:`pipeline.model.ObjectVersion.dedupe_key`).
 
     The policy is part of it so that relabelling under a new policy publishes a new record.
     """
-    return f"{bucket}\0{key}\0{version_id or 'null'}\0{etag}\0{policy_version}"
+    return ObjectVersion(bucket, key, version_id, etag).dedupe_key(policy_version)
 
 
 COPY_EVENTS = frozenset({"ObjectCreated:Copy", "ObjectCreated:CopyObject"})
@@ -87,7 +88,7 @@ def echo_key(ref: ObjectRef, policy_version: str) -> str | None:
     """
     if ref.event_name not in COPY_EVENTS or not ref.etag:
         return None
-    return dedupe_key(ref.bucket, ref.key, ref.version_id, ref.etag, policy_version)
+    return ObjectVersion.of(ref).dedupe_key(policy_version)
 
 
 def assess_file(path: Path, reader: CredentialReader, policy: Policy) -> tuple[CredentialReport, Decision]:
@@ -97,7 +98,7 @@ def assess_file(path: Path, reader: CredentialReader, policy: Policy) -> tuple[C
 
 
 def identity(obj: StoredObject, policy: Policy) -> str:
-    return dedupe_key(obj.bucket, obj.key, obj.version_id, obj.etag, policy.version)
+    return ObjectVersion.of(obj).dedupe_key(policy.version)
 
 
 def written_key(obj: StoredObject, policy: Policy) -> str:
@@ -246,7 +247,7 @@ _REPLACED = "object replaced before write-back; its new upload has its own event
 
 
 def _uri(obj: StoredObject) -> str:
-    return f"s3://{obj.bucket}/{obj.key}" + (f"?versionId={obj.version_id}" if obj.version_id else "")
+    return s3_uri(obj.bucket, obj.key) + (f"?versionId={obj.version_id}" if obj.version_id else "")
 
 
 def _repair(

@@ -11,26 +11,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from pipeline.adapters.redis_store import RedisBatchCounters, connect
 from pipeline.model import ObjectRef
 from workers.app import settings
+from workers.composition import batch_counters
 from workers.intake import new_batch_id
 from workers.tasks import enqueue
 
 
-def parse_uri(uri: str) -> ObjectRef:
-    """``s3://bucket/key`` -> ObjectRef; raises ValueError naming the expected form."""
-    if not uri.startswith("s3://") or "/" not in uri[5:] or uri.endswith("/"):
-        raise ValueError(f"{uri!r} is not s3://bucket/key")
-    bucket, key = uri[5:].split("/", 1)
-    return ObjectRef(bucket, key)
-
-
 def submit(objects: Iterable[str | ObjectRef], batch_id: str | None = None) -> str:
     """Enqueue every object (``s3://bucket/key`` or an :class:`ObjectRef`) under one batch; returns the batch id."""
-    refs = [o if isinstance(o, ObjectRef) else parse_uri(o) for o in objects]
+    refs = [o if isinstance(o, ObjectRef) else ObjectRef.from_uri(o) for o in objects]
     batch = batch_id or new_batch_id("submit")
-    counters = RedisBatchCounters(connect(settings.redis_url), prefix=settings.key_prefix)
+    counters = batch_counters(settings)
     counters.describe(batch, kind="submit")
     for ref in refs:
         enqueue(ref, batch)

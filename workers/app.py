@@ -84,29 +84,26 @@ _clock: RedisClock | None = None
 def _use_redis_clock(**_: object) -> None:
     """Before the consumer starts: kombu scores deliveries and sweeps expired ones by the Redis clock."""
     global _clock
-    _clock = install_redis_clock(settings.redis_url)
+    from workers.composition import lease_connection
+
+    _clock = install_redis_clock(lease_connection(settings))
 
 
 @signals.worker_ready.connect
 def _start_lease_keeper(**_: object) -> None:
     global _lease
-    _lease = LeaseKeeper(settings.redis_url, settings.visibility_timeout, clock=_clock)
+    from workers.composition import lease_connection
+
+    _lease = LeaseKeeper(lease_connection(settings), settings.visibility_timeout, clock=_clock)
     _lease.start()
     if settings.metrics_port:
         _serve_metrics(_lease)
 
 
 def _serve_metrics(lease: LeaseKeeper) -> None:
-    from pipeline.adapters.redis_store import connect
-    from workers.metrics import BacklogCollector, redis_ready, registry_for_process, serve
+    from workers.composition import serve_metrics
 
-    redis = connect(settings.redis_url)
-    backlog = BacklogCollector(redis, queue=settings.queue, stream=settings.label_stream, prefix=settings.key_prefix)
-
-    def ready() -> str | None:
-        return redis_ready(redis) or (None if lease.is_alive() else "lease keeper stopped")
-
-    serve(settings.metrics_port, registry_for_process(backlog), ready)
+    serve_metrics(settings, settings.metrics_port, lambda: None if lease.is_alive() else "lease keeper stopped")
 
 
 @signals.worker_process_shutdown.connect

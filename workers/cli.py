@@ -293,14 +293,13 @@ def _intake_redis(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _inspect(args: argparse.Namespace, settings: Settings) -> int:
-    from pipeline.adapters.credentials.isolated import IsolatedCredentialReader
     from pipeline.errors import PipelineError
     from pipeline.policy import load_policy
     from pipeline.process import assess_file
     from pipeline.record import build_record
-    from workers.composition import reader_limits, trust_files
+    from workers.composition import credential_reader
 
-    reader = IsolatedCredentialReader(trust_files(settings), limits=reader_limits(settings))
+    reader = credential_reader(settings)
     policy = load_policy(settings.policy_file)
     rows = []
     status = 0
@@ -345,10 +344,11 @@ def _table(rows: list[dict[str, Any]], columns: list[tuple[str, int]]) -> None:
 
 
 def _submit(args: argparse.Namespace, settings: Settings) -> int:
-    from workers.api import parse_uri, submit
+    from pipeline.model import ObjectRef
+    from workers.api import submit
 
     try:
-        refs = [parse_uri(uri) for uri in args.uris]
+        refs = [ObjectRef.from_uri(uri) for uri in args.uris]
     except ValueError as exc:
         return _usage_error(exc)
     batch_id = submit(refs, args.batch)
@@ -372,9 +372,10 @@ def _filters(p: argparse.ArgumentParser) -> None:
 def _selection(args: argparse.Namespace) -> Any:
     from datetime import UTC, datetime
 
-    from pipeline.failures import FailureFilter, parse_s3_prefix, parse_since
+    from pipeline.failures import FailureFilter, parse_since
+    from pipeline.model import parse_s3_uri
 
-    bucket, prefix = parse_s3_prefix(args.prefix) if args.prefix else (None, "")
+    bucket, prefix = parse_s3_uri(args.prefix) if args.prefix else (None, "")
     return FailureFilter(
         batch=args.batch,
         error_class=args.error,
@@ -386,33 +387,9 @@ def _selection(args: argparse.Namespace) -> Any:
 
 
 def _operations(settings: Settings, *, with_store: bool = False) -> Any:
-    from pipeline.adapters.redis_store import RedisBatchCounters, RedisFailureSink, connect
-    from workers.ops import Operations
+    from workers.composition import operations
 
-    client = connect(settings.redis_url)
-    store = None
-    if with_store:
-        from pipeline.adapters.s3 import S3ObjectStore, make_s3_client
-
-        store = S3ObjectStore(make_s3_client(settings.s3_endpoint_url))
-
-    from workers.tasks import grouping_enqueue
-
-    enqueue = grouping_enqueue()  # backfill's small objects share tasks, as the intake's do
-    return Operations(
-        redis=client,
-        prefix=settings.key_prefix,
-        failures=RedisFailureSink(
-            client,
-            prefix=settings.key_prefix,
-            max_entries=settings.failure_max_entries,
-            max_age=settings.failure_max_age_seconds,
-        ),
-        batches=RedisBatchCounters(client, prefix=settings.key_prefix),
-        enqueue=enqueue,
-        flush=enqueue.flush,
-        store=store,
-    )
+    return operations(settings, with_store=with_store)
 
 
 def _failures(args: argparse.Namespace, settings: Settings) -> int:
@@ -557,12 +534,12 @@ def _purge(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _backfill(args: argparse.Namespace, settings: Settings) -> int:
-    from pipeline.failures import parse_s3_prefix
+    from pipeline.model import parse_s3_uri
     from pipeline.policy import load_policy
     from workers.ops import OperationRefused
 
     try:
-        bucket, prefix = parse_s3_prefix(args.uri)
+        bucket, prefix = parse_s3_uri(args.uri)
         if args.max < 0:
             raise ValueError(f"--max {args.max}: expected a number of objects, or 0 for no cap")
         filters: dict[str, Any] = {
@@ -614,9 +591,9 @@ def _batch_row(batch_id: str, fields: dict[str, str]) -> dict[str, Any]:
 
 
 def _batches(args: argparse.Namespace, settings: Settings) -> int:
-    from pipeline.adapters.redis_store import RedisBatchCounters, connect
+    from workers.composition import batch_counters
 
-    batches = RedisBatchCounters(connect(settings.redis_url), prefix=settings.key_prefix).all()
+    batches = batch_counters(settings).all()
     rows = [_batch_row(b, f) for b, f in batches.items()]
     if args.json:
         for row in rows:
@@ -627,9 +604,9 @@ def _batches(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _batch(args: argparse.Namespace, settings: Settings) -> int:
-    from pipeline.adapters.redis_store import RedisBatchCounters, connect
+    from workers.composition import batch_counters
 
-    fields = RedisBatchCounters(connect(settings.redis_url), prefix=settings.key_prefix).get(args.batch_id)
+    fields = batch_counters(settings).get(args.batch_id)
     if not fields:
         print(f"media-ingest: no batch {args.batch_id!r} (unknown, or expired)", file=sys.stderr)
         return 1

@@ -1,26 +1,40 @@
-"""Build the concrete implementations the settings choose, once per process."""
+"""The composition root: the one place that builds adapters from settings.
+
+Every entry point asks here for what it needs (the worker's tasks :func:`worker_runtime`, the operator commands
+:func:`operations`, ``submit`` :func:`batch_counters`, ``inspect`` :func:`credential_reader`, the lease keeper
+:func:`lease_connection`, ``/metrics`` :func:`serve_metrics`), so which class implements a port (Redis, S3, the C2PA
+child) is decided once, here. Each call builds fresh adapters; the ones one call returns together share one Redis
+client. Nothing here runs at import.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
+
+import redis
 
 from pipeline.adapters.credentials.isolated import IsolatedCredentialReader, ReaderLimits
 from pipeline.adapters.redis_store import (
+    RedisAuditLog,
     RedisBatchCounters,
     RedisDeliveryCounter,
     RedisFailureSink,
     RedisGroupProgress,
     RedisLabelSink,
+    RedisScopeLocks,
     connect,
 )
 from pipeline.adapters.s3 import S3ObjectStore, make_s3_client
 from pipeline.credentials.trust import TrustFiles
 from pipeline.policy import load_policy
-from pipeline.ports import DeliveryCounter, FailureSink, GroupProgress
+from pipeline.ports import BatchCounters, DeliveryCounter, FailureSink, GroupProgress, LabelSink, ObjectStore
 from pipeline.process import Services
 from pipeline.settings import Settings
+
+if TYPE_CHECKING:  # workers.ops imports prometheus_client (through workers.intake): a worker sets it up first
+    from workers.ops import Operations, OperatorState
 
 
 @dataclass(frozen=True)
@@ -30,9 +44,14 @@ class Runtime:
     services: Services
     failures: FailureSink
     deliveries: DeliveryCounter
-    batches: RedisBatchCounters
+    batches: BatchCounters
     groups: GroupProgress
-    redis: Any
+
+
+def redis_connection(settings: Settings) -> redis.Redis:
+    """A client of the pipeline's Redis, for entry points that read it as the platform does (the demo reads the
+    label stream) or adapters an entry point wires itself (MinIO's event list)."""
+    return connect(settings.redis_url)
 
 
 def trust_files(settings: Settings) -> TrustFiles:
@@ -43,36 +62,112 @@ def reader_limits(settings: Settings) -> ReaderLimits:
     return ReaderLimits(timeout=settings.reader_timeout, memory_mb=settings.reader_memory_mb)
 
 
-def build_runtime(settings: Settings, *, on_reader_restart: Callable[[str], None] | None = None) -> Runtime:
-    """``on_reader_restart(reason)`` is called each time the reader child is replaced (the worker counts it)."""
+def credential_reader(
+    settings: Settings, *, on_restart: Callable[[str], None] | None = None
+) -> IsolatedCredentialReader:
+    """The C2PA reader in its supervised child; ``on_restart(reason)`` is called each time the child is replaced."""
+    return IsolatedCredentialReader(trust_files(settings), limits=reader_limits(settings), on_restart=on_restart)
+
+
+def object_store(settings: Settings) -> ObjectStore:
+    return S3ObjectStore(make_s3_client(settings.s3_endpoint_url))
+
+
+def _label_sink(client: redis.Redis, settings: Settings) -> LabelSink:
+    return RedisLabelSink(
+        client,
+        settings.label_stream,
+        prefix=settings.key_prefix,
+        done_ttl=settings.done_ttl_seconds,
+        maxlen=settings.label_stream_maxlen,
+    )
+
+
+def _failure_store(client: redis.Redis, settings: Settings) -> FailureSink:
+    return RedisFailureSink(
+        client,
+        prefix=settings.key_prefix,
+        max_entries=settings.failure_max_entries,
+        max_age=settings.failure_max_age_seconds,
+    )
+
+
+def _batch_counters(client: redis.Redis, settings: Settings) -> BatchCounters:
+    return RedisBatchCounters(client, prefix=settings.key_prefix)
+
+
+def failure_store(settings: Settings) -> FailureSink:
+    return _failure_store(connect(settings.redis_url), settings)
+
+
+def batch_counters(settings: Settings) -> BatchCounters:
+    return _batch_counters(connect(settings.redis_url), settings)
+
+
+def worker_runtime(settings: Settings, *, on_reader_restart: Callable[[str], None] | None = None) -> Runtime:
+    """Everything one worker thread uses; ``on_reader_restart(reason)`` counts the reader child's restarts."""
     client = connect(settings.redis_url)
     prefix = settings.key_prefix
     services = Services(
-        store=S3ObjectStore(make_s3_client(settings.s3_endpoint_url)),
-        reader=IsolatedCredentialReader(
-            trust_files(settings), limits=reader_limits(settings), on_restart=on_reader_restart
-        ),
-        sink=RedisLabelSink(
-            client,
-            settings.label_stream,
-            prefix=prefix,
-            done_ttl=settings.done_ttl_seconds,
-            maxlen=settings.label_stream_maxlen,
-        ),
+        store=object_store(settings),
+        reader=credential_reader(settings, on_restart=on_reader_restart),
+        sink=_label_sink(client, settings),
         policy=load_policy(settings.policy_file),
         max_object_bytes=settings.max_object_bytes,
         spool_dir=settings.spool_dir,
     )
     return Runtime(
         services=services,
-        failures=RedisFailureSink(
-            client,
-            prefix=prefix,
-            max_entries=settings.failure_max_entries,
-            max_age=settings.failure_max_age_seconds,
-        ),
+        failures=_failure_store(client, settings),
         deliveries=RedisDeliveryCounter(client, prefix=prefix),
-        batches=RedisBatchCounters(client, prefix=prefix),
+        batches=_batch_counters(client, settings),
         groups=RedisGroupProgress(client, prefix=prefix),
-        redis=client,
     )
+
+
+def operator_state(settings: Settings) -> OperatorState:
+    """The failure store, batch counters, audit log and scope locks of the operator commands, on one client."""
+    from workers.ops import LOCK_TTL_SECONDS, OperatorState
+
+    client = connect(settings.redis_url)
+    return OperatorState(
+        failures=_failure_store(client, settings),
+        batches=_batch_counters(client, settings),
+        audit=RedisAuditLog(client, prefix=settings.key_prefix),
+        locks=RedisScopeLocks(client, prefix=settings.key_prefix, ttl=LOCK_TTL_SECONDS),
+    )
+
+
+def operations(settings: Settings, *, with_store: bool = False) -> Operations:
+    """The operator actions (``failures``, ``replay``, ``purge-failures``, ``backfill``, ``audit``), enqueueing
+    through the grouping enqueue (backfill's small objects share tasks, as the intake's do); ``with_store``: with
+    object storage access, which backfill needs."""
+    from workers.ops import Operations
+    from workers.tasks import grouping_enqueue
+
+    enqueue = grouping_enqueue()
+    store = object_store(settings) if with_store else None
+    return Operations(operator_state(settings), enqueue=enqueue, flush=enqueue.flush, store=store)
+
+
+def lease_connection(settings: Settings) -> redis.Redis:
+    """The lease keeper's and the Redis clock's client: short timeouts, no retries (a renewal that fails is simply
+    tried again a quarter of the visibility timeout later)."""
+    return redis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
+
+
+def serve_metrics(settings: Settings, port: int, check: Callable[[], str | None]) -> None:
+    """Serve ``/metrics`` (with the backlog gauges read from Redis), ``/healthz`` and ``/readyz`` on ``port``:
+    ready while Redis answers and ``check()`` (the process's own readiness) returns None, else says why not.
+
+    prometheus_client is imported here, not at the module's import: a worker must set up its multiprocess
+    directory first (``media-ingest worker``)."""
+    from workers.metrics import BacklogCollector, redis_ready, registry_for_process, serve
+
+    client = connect(settings.redis_url)
+    backlog = BacklogCollector(client, queue=settings.queue, stream=settings.label_stream, prefix=settings.key_prefix)
+
+    def ready() -> str | None:
+        return redis_ready(client) or check()
+
+    serve(port, registry_for_process(backlog), ready)

@@ -22,10 +22,11 @@ from typing import Any
 
 import boto3
 
-from pipeline.adapters.redis_store import RedisFailureSink, connect
+from pipeline.ports import FailureSink
 from pipeline.settings import Settings
 from testkit.catalogue import build_samples
 from testkit.pki import make_test_pki
+from workers.composition import failure_store, redis_connection
 from workers.embedded import MOTO_CREDENTIALS, embedded_redis, moto_server
 
 BUCKET = "media-ingest-demo"
@@ -73,7 +74,7 @@ def run_demo(settings: Settings, *, keep: bool = False, timeout: float = 120.0) 
         intake = _spawn([*cli, "intake", "sqs", queue_url], env, log_file)
         stack.callback(_stop, intake)
 
-        redis = connect(settings.redis_url)
+        redis = redis_connection(settings)  # the demo reads the label stream as the platform would
         start_id = redis.xadd(settings.label_stream, {"record": "{}"}, maxlen=settings.label_stream_maxlen)
         samples = build_samples(pki)
         uploaded: dict[str, float] = {}
@@ -89,7 +90,7 @@ def run_demo(settings: Settings, *, keep: bool = False, timeout: float = 120.0) 
 
         records = _collect(redis, settings, start_id, set(uploaded), timeout, [worker, intake])
         elapsed = time.time() - t0
-        failures = _wait_for_skip(RedisFailureSink(redis, prefix=settings.key_prefix, max_entries=1000, max_age=86_400))
+        failures = _wait_for_skip(failure_store(settings))
         expected = {f"uploads/{s.name}": s for s in samples}
         rows = []
         for key, sample in expected.items():
@@ -177,7 +178,7 @@ def _collect(
     return records
 
 
-def _wait_for_skip(sink: RedisFailureSink, timeout: float = 15.0) -> list[dict[str, Any]]:
+def _wait_for_skip(sink: FailureSink, timeout: float = 15.0) -> list[dict[str, Any]]:
     """The deleted object ends as a recorded skip, not a label; wait for it so the demo can show it."""
     deadline = time.time() + timeout
     while True:

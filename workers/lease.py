@@ -94,17 +94,18 @@ class RedisClock:
         return base[0] + (time.monotonic() - base[1])
 
 
-def install_redis_clock(redis_url: str) -> RedisClock:
+def install_redis_clock(client: redis.Redis) -> RedisClock:
     """Make kombu's Redis transport score deliveries and sweep for expired ones by the Redis server's clock.
 
     kombu's transport reads the module-level name ``time`` (``from time import time``) in ``QoS.append`` (the
     delivery's score) and ``QoS.restore_visible`` (the sweep's "now"); this replaces it, for this process, with a
     :class:`RedisClock` that the :class:`LeaseKeeper` given it keeps in sync. Call it in the worker's main process
     before the consumer starts (Celery's ``worker_init``), so even the first sweep goes by the Redis clock.
+    ``client``: the clock's own (:func:`workers.composition.lease_connection`), closed by :meth:`RedisClock.close`.
     """
     import kombu.transport.redis as transport
 
-    clock = RedisClock(redis.Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=5))
+    clock = RedisClock(client)
     try:
         skew = clock.sync() - time.time()
         if abs(skew) > 1:
@@ -121,16 +122,19 @@ def install_redis_clock(redis_url: str) -> RedisClock:
 
 
 class LeaseKeeper(threading.Thread):
+    """The renewal thread; ``client`` is its own (:func:`workers.composition.lease_connection`), closed by
+    :meth:`close`."""
+
     def __init__(
         self,
-        redis_url: str,
+        client: redis.Redis,
         visibility_timeout: int,
         *,
         clock: RedisClock | None = None,
         index_key: str = UNACKED_INDEX,
     ) -> None:
         super().__init__(name="media-ingest-lease", daemon=True)
-        self._client = redis.Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=5)
+        self._client = client
         self._renew = self._client.register_script(_RENEW)
         self._clock = clock
         self._index = index_key

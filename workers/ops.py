@@ -7,9 +7,11 @@ many) to the ``{prefix}:audit`` stream, and every re-enqueue goes under a new ba
 
 Each action is split in two: ``prepare_*`` builds the :class:`Plan` an operator confirms (nothing changes), and
 ``run_*`` carries out exactly that plan. Replay and backfill hold a lock on their bucket/prefix scope while they
-run (:class:`pipeline.adapters.redis_store.RedisScopeLocks`: overlapping scopes exclude each other, the owner token is
-checked on release, a thread renews it, and a killed process frees it within ``LOCK_TTL_SECONDS``), and enqueue at
-most ``DEFAULT_RATE`` objects per second unless told otherwise.
+run (:class:`pipeline.ports.ScopeLocks`: overlapping scopes exclude each other, the owner token is checked on
+release, a thread renews it, and a killed process frees it within ``LOCK_TTL_SECONDS``), and enqueue at most
+``DEFAULT_RATE`` objects per second unless told otherwise.
+
+Everything here goes through ports (:class:`OperatorState`); ``workers/composition.py`` builds the Redis ones.
 """
 
 from __future__ import annotations
@@ -17,31 +19,27 @@ from __future__ import annotations
 import contextlib
 import getpass
 import io
-import json
-import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
-from tqdm import tqdm
-
-from pipeline.adapters.redis_store import (
-    HeldLock,
+from pipeline.failures import FailureFilter, by_error_class, select
+from pipeline.model import ObjectRef, StoredObject, s3_uri
+from pipeline.policy import version_key
+from pipeline.ports import (
+    AuditLog,
+    BatchCounters,
+    Enqueue,
+    FailureSink,
+    HeldScope,
     LockLost,
     LockScope,
-    RedisBatchCounters,
-    RedisScopeLocks,
+    ObjectStore,
     ScopeLocked,
-    server_time,
+    ScopeLocks,
 )
-from pipeline.failures import FailureFilter, by_error_class, select
-from pipeline.model import ObjectRef, StoredObject
-from pipeline.policy import version_key
-from pipeline.ports import FailureSink, ObjectStore
 from workers.intake import Flush, new_batch_id, no_flush
-
-Enqueue = Callable[[ObjectRef, str], None]
 
 DEFAULT_RATE = 50.0
 """Objects per second that replay and backfill enqueue when ``--rate`` is not given: a backlog of 10,000 takes
@@ -51,6 +49,16 @@ DEFAULT_BACKFILL_MAX = 10_000
 LOCK_TTL_SECONDS = 60.0
 """How long a replay's or backfill's scope lock outlives its last renewal (renewed every third of it): a killed
 operator process frees its scope within this."""
+
+
+@dataclass(frozen=True)
+class OperatorState:
+    """What operator actions read and write: the failure store, batch counters, the audit log and the scope locks."""
+
+    failures: FailureSink
+    batches: BatchCounters
+    audit: AuditLog
+    locks: ScopeLocks
 
 
 class OperationRefused(RuntimeError):
@@ -127,49 +135,55 @@ def replay_scope(selection: FailureFilter) -> LockScope:
     return LockScope(selection.bucket or "", selection.prefix)
 
 
-def _progress(items: Iterable[Any], total: int | None, desc: str) -> Iterator[Any]:
-    return iter(tqdm(items, total=total, desc=desc, unit="obj", file=sys.stderr, disable=None, leave=False))
+T = TypeVar("T")
+
+
+class Progress(Protocol):
+    """Shows how far a long action has got while it consumes ``items`` (the CLI draws a bar on stderr,
+    :func:`workers.cli.render.progress`)."""
+
+    def __call__(self, items: Iterable[T], total: int | None, desc: str) -> Iterator[T]: ...
+
+
+def no_progress(items: Iterable[T], total: int | None, desc: str) -> Iterator[T]:
+    """Shows nothing (a caller without a terminal to draw on)."""
+    return iter(items)
 
 
 class Operations:
     def __init__(
         self,
+        state: OperatorState,
         *,
-        redis: Any,
-        prefix: str,
-        failures: FailureSink,
-        batches: RedisBatchCounters,
         enqueue: Enqueue,
         flush: Flush = no_flush,
         store: ObjectStore | None = None,
         who: str | None = None,
-        lock_ttl: float = LOCK_TTL_SECONDS,
+        progress: Progress = no_progress,
     ) -> None:
-        self._redis = redis
-        self._prefix = prefix
-        self._failures = failures
-        self._batches = batches
+        self.state = state
+        self._failures = state.failures
+        self._batches = state.batches
         self._enqueue = enqueue
         self._flush = flush
         """Publishes what ``enqueue`` grouped (backfill's small objects; a replay's refs carry no size and go out
         one by one at once, so no failure entry is removed before its task is on the broker)."""
         self._store = store
         self._who = who or _user()
-        self.locks = RedisScopeLocks(redis, prefix=prefix, ttl=lock_ttl)
+        self._progress = progress
 
     def failures(self, selection: FailureFilter) -> list[dict[str, Any]]:
         return select(self._failures.entries(), selection)
 
     def audit(self, action: str, **fields: Any) -> None:
-        entry = {"action": action, "who": self._who, "at": server_time(self._redis), **fields}
-        self._redis.xadd(f"{self._prefix}:audit", {"entry": json.dumps(entry)}, maxlen=100_000, approximate=True)
+        self.state.audit.record(action, self._who, fields)
 
     def audit_log(self, count: int = 50) -> list[dict[str, Any]]:
-        return [json.loads(f[b"entry"]) for _, f in self._redis.xrevrange(f"{self._prefix}:audit", count=count)]
+        return self.state.audit.latest(count)
 
-    def _hold(self, scope: LockScope, action: str) -> HeldLock:
+    def _hold(self, scope: LockScope, action: str) -> HeldScope:
         try:
-            return self.locks.acquire(scope, action=action, who=self._who)
+            return self.state.locks.acquire(scope, action=action, who=self._who)
         except ScopeLocked as exc:
             raise OperationRefused(str(exc)) from exc
 
@@ -184,7 +198,7 @@ class Operations:
             "replay",
             len(replayable),
             by_error_class=by_error_class(replayable),
-            sample=[f"s3://{e['bucket']}/{e['key']}" for e in replayable[:5]],
+            sample=[s3_uri(e["bucket"], e["key"]) for e in replayable[:5]],
             skipped=len(entries) - len(replayable),
             scope=scope.name(),
             rate=check_rate(rate),
@@ -218,7 +232,7 @@ class Operations:
             throttle = Throttle(plan.rate)
             sent = 0
             try:
-                for entry in _progress(todo, len(todo), "replay"):
+                for entry in self._progress(todo, len(todo), "replay"):
                     lock.check()
                     throttle.wait()
                     ref = ObjectRef(entry["bucket"], entry["key"], entry.get("version_id"), entry.get("etag"))
@@ -255,7 +269,7 @@ class Operations:
             "purge-failures",
             len(entries),
             by_error_class=by_error_class(entries),
-            sample=[f"s3://{e['bucket']}/{e['key']}" for e in entries[:5]],
+            sample=[s3_uri(e["bucket"], e["key"]) for e in entries[:5]],
             scope=replay_scope(selection).name(),
             selection=selection.scope(),
             entries=entries,
@@ -315,13 +329,13 @@ class Operations:
         and apply when it runs (``--dry-run`` applies them without enqueueing)."""
         store = self._need_store()
         plan = Plan("backfill", 0, scope=LockScope(bucket, prefix).name(), rate=check_rate(rate), limit=max_objects)
-        for ref in _progress(store.list_objects(bucket, prefix), None, "listing"):
+        for ref in self._progress(store.list_objects(bucket, prefix), None, "listing"):
             if max_objects and plan.count >= max_objects:
                 plan.capped = True
                 break
             plan.count += 1
             if len(plan.sample) < 5:
-                plan.sample.append(f"s3://{bucket}/{ref.key}")
+                plan.sample.append(s3_uri(bucket, ref.key))
         which = (
             "objects without an aigc-policy label"
             if only_unlabelled
@@ -384,13 +398,13 @@ class Operations:
         prefix: str,
         plan: Plan,
         throttle: Throttle,
-        lock: HeldLock | None,
+        lock: HeldScope | None,
         only_unlabelled: bool,
         policy_older_than: str | None,
     ) -> None:
         batch_id = plan.batch_id
         last = ""
-        for ref in _progress(store.list_objects(bucket, prefix), None, "backfill"):
+        for ref in self._progress(store.list_objects(bucket, prefix), None, "backfill"):
             if only_unlabelled or policy_older_than:
                 headers = _headers(store, ref)
                 label_policy = headers.metadata.get("aigc-policy")
@@ -403,14 +417,14 @@ class Operations:
             if plan.limit and plan.count >= plan.limit:
                 plan.capped = True
                 plan.note = (
-                    f"stopped at --max {plan.limit} after s3://{bucket}/{last}; more remain: rerun with "
+                    f"stopped at --max {plan.limit} after {s3_uri(bucket, last)}; more remain: rerun with "
                     "--only-unlabelled, a larger --max, or --max 0 for no cap"
                 )
                 return
             plan.count += 1
             last = ref.key
             if len(plan.sample) < 5:
-                plan.sample.append(f"s3://{bucket}/{ref.key}")
+                plan.sample.append(s3_uri(bucket, ref.key))
             if batch_id:
                 assert lock is not None
                 lock.check()

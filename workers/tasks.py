@@ -22,12 +22,12 @@ from celery.exceptions import Reject, SoftTimeLimitExceeded
 from pipeline.errors import ObjectChanged, ObjectNotFound, PermanentError, RetryableError, StateUnavailable
 from pipeline.events import BucketAllowList, BucketNotAllowed
 from pipeline.grouping import Grouper, GroupingRule
-from pipeline.model import ObjectRef
+from pipeline.model import ObjectRef, ObjectVersion
 from pipeline.ports import FailureEntry
 from pipeline.process import label_object
 from pipeline.spool import sweep_stale
 from workers.app import app, settings
-from workers.composition import Runtime, build_runtime
+from workers.composition import Runtime, worker_runtime
 from workers.metrics import FAILURES, GROUP_HANDOFFS, GROUP_OBJECTS, OBJECTS, READER_RESTARTS, STAGE_SECONDS
 
 log = structlog.get_logger("media_ingest.task")
@@ -45,7 +45,7 @@ def runtime() -> Runtime:
     then has its own C2PA reader child, whose pipe carries one request at a time."""
     current: Runtime | None = getattr(_local, "runtime", None)
     if current is None:
-        current = _local.runtime = build_runtime(
+        current = _local.runtime = worker_runtime(
             settings, on_reader_restart=lambda reason: READER_RESTARTS.labels(reason).inc()
         )
     return current
@@ -64,11 +64,6 @@ def _sweep_spool(**_: object) -> None:
     removed = sweep_stale(settings.spool_dir, older_than=settings.task_time_limit + 60)
     if removed:
         log.info("spool.swept", removed=removed, directory=str(settings.spool_dir or "(temp dir)"))
-
-
-def _identity(ref: ObjectRef) -> str:
-    """Identity of one delivery target for the crash counter (policy-independent, unlike the publish guard)."""
-    return f"{ref.bucket}\0{ref.key}\0{ref.version_id or 'null'}\0{ref.etag or ''}"
 
 
 class LabelTask(Task):  # type: ignore[misc]
@@ -139,7 +134,7 @@ def _label_one(request: Any, obj: ObjectRef, batch_id: str | None) -> str:
         _record_failure(obj, batch_id, request.id, refusal, (request.retries or 0) + 1, disposition="skipped")
         return "skipped"
     rt = runtime()
-    identity = _identity(obj)
+    identity = ObjectVersion.of(obj).identity()  # the crash counter's: policy-independent, unlike the guard
     deliveries = rt.deliveries.started(identity)
     if deliveries > MAX_DELIVERIES:
         rt.deliveries.finished(identity)

@@ -12,9 +12,17 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from pipeline.adapters.held_lock import HeldLock, new_holder
 from pipeline.errors import ObjectChanged, ObjectNotFound
-from pipeline.model import ObjectRef, StoredObject
-from pipeline.ports import MAX_GUARD_METADATA_BYTES, FailureEntry, Guard
+from pipeline.model import OUTCOMES, ObjectRef, ObjectVersion, StoredObject, s3_uri
+from pipeline.ports import (
+    MAX_GUARD_METADATA_BYTES,
+    BatchFields,
+    FailureEntry,
+    Guard,
+    LockScope,
+    ScopeLocked,
+)
 from pipeline.record import METADATA_PREFIX
 
 
@@ -88,7 +96,7 @@ class InMemoryObjectStore:
     def write_metadata(self, obj: StoredObject, metadata: Mapping[str, str]) -> tuple[str, str | None]:
         current = self._current(ObjectRef(obj.bucket, obj.key))  # the current version, as S3 copies it
         if current.obj.etag != obj.etag:
-            raise ObjectChanged(f"COPY s3://{obj.bucket}/{obj.key}: PreconditionFailed")
+            raise ObjectChanged(f"COPY {s3_uri(obj.bucket, obj.key)}: PreconditionFailed")
         self.copies += 1
         new = self.put(obj.bucket, obj.key, current.data, content_type=obj.content_type or "", metadata=metadata)
         return new.etag, new.version_id
@@ -141,14 +149,23 @@ def _guard(written: Mapping[str, str] | None) -> Guard:
 
 @dataclass
 class InMemoryFailureSink:
+    """Bounded like the Redis store: entries older than ``max_age`` seconds, then the oldest beyond
+    ``max_entries``, go when an entry is recorded."""
+
+    max_entries: int = 100_000
+    max_age: float = 30 * 86_400
     _entries: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def record(self, entry: FailureEntry) -> None:
-        identity = "\0".join((entry.bucket, entry.key, entry.version_id or "null", entry.etag or ""))
+        identity = ObjectVersion.of(entry).identity()
         previous = self._entries.pop(identity, None)
         now = time.time()
         first = previous["first_at"] if previous else now
         self._entries[identity] = {**entry.__dict__, "id": identity, "first_at": first, "last_at": now}
+        for old in [i for i, e in self._entries.items() if e["last_at"] <= now - self.max_age]:
+            del self._entries[old]
+        while len(self._entries) > self.max_entries:
+            del self._entries[next(iter(self._entries))]
 
     def entries(self) -> list[dict[str, Any]]:
         return list(reversed(self._entries.values()))
@@ -161,12 +178,12 @@ class InMemoryFailureSink:
 class InMemoryDeliveryCounter:
     counts: dict[str, int] = field(default_factory=dict)
 
-    def started(self, dedupe_key: str) -> int:
-        self.counts[dedupe_key] = self.counts.get(dedupe_key, 0) + 1
-        return self.counts[dedupe_key]
+    def started(self, identity: str) -> int:
+        self.counts[identity] = self.counts.get(identity, 0) + 1
+        return self.counts[identity]
 
-    def finished(self, dedupe_key: str) -> None:
-        self.counts.pop(dedupe_key, None)
+    def finished(self, identity: str) -> None:
+        self.counts.pop(identity, None)
 
 
 @dataclass
@@ -183,10 +200,142 @@ class InMemoryGroupProgress:
         self.marks.pop(group_id, None)
 
 
+def _stamp(now: float) -> str:
+    """A time as the Redis adapters write it into a hash field (Unix time, microseconds)."""
+    return f"{now:.6f}"
+
+
+@dataclass
+class InMemoryBatchCounters:
+    """Batch counters with the Redis adapter's rules: ``started_at``/``updated_at`` stamps, ``finished_at`` while
+    every queued object has an outcome, a batch's own ``ttl`` kept by later counts, expiry after the last update,
+    and an index trimmed by age and to the newest ``index_max``."""
+
+    ttl: int = 30 * 86_400
+    index_max: int = 10_000
+    batches: dict[str, dict[str, str]] = field(default_factory=dict)
+    _expires: dict[str, float] = field(default_factory=dict)
+    _index: dict[str, float] = field(default_factory=dict)
+
+    def count(
+        self, batch: str, field: str, amount: int = 1, *, ttl: int | None = None, fields: BatchFields | None = None
+    ) -> None:
+        now = time.time()
+        kept = self._kept(batch, now)
+        kept[field] = str(int(kept.get(field, 0)) + amount)
+        kept.setdefault("started_at", _stamp(now))
+        kept["updated_at"] = _stamp(now)
+        if ttl is not None:
+            kept["ttl"] = str(ttl)
+        keep = int(kept.get("ttl", self.ttl))
+        self._expires[batch] = now + keep
+        kept.update(fields or {})
+        queued = int(kept.get("queued", 0))
+        if queued > 0 and sum(int(kept.get(o, 0)) for o in OUTCOMES) >= queued:
+            kept.setdefault("finished_at", _stamp(now))
+        else:
+            kept.pop("finished_at", None)
+        self._index.pop(batch, None)
+        self._index[batch] = now
+        oldest = now - max(keep, self.ttl)
+        for stale in [b for b, at in self._index.items() if at < oldest]:
+            del self._index[stale]
+        while len(self._index) > self.index_max:
+            del self._index[next(iter(self._index))]
+
+    def describe(self, batch_id: str, **fields: str) -> None:
+        now = time.time()
+        batch = self._kept(batch_id, now)
+        batch.update(fields)
+        batch["updated_at"] = str(now)
+        batch.setdefault("started_at", str(now))
+        self._expires[batch_id] = now + self.ttl
+        self._index.pop(batch_id, None)
+        self._index[batch_id] = now
+
+    def all(self) -> dict[str, dict[str, str]]:
+        now = time.time()
+        for batch_id in list(self._index):
+            self._expire(batch_id, now)
+            if batch_id not in self.batches:  # expired: it leaves the index too
+                del self._index[batch_id]
+        return {b: dict(self.batches[b]) for b in sorted(self._index, key=self._index.__getitem__)}
+
+    def get(self, batch_id: str) -> dict[str, str]:
+        self._expire(batch_id, time.time())
+        return dict(self.batches.get(batch_id, {}))
+
+    def _kept(self, batch_id: str, now: float) -> dict[str, str]:
+        """The batch's fields to update: a new, empty batch once it expired, as its Redis hash would be."""
+        self._expire(batch_id, now)
+        return self.batches.setdefault(batch_id, {})
+
+    def _expire(self, batch_id: str, now: float) -> None:
+        if self._expires.get(batch_id, now + 1) <= now:
+            self.batches.pop(batch_id, None)
+            del self._expires[batch_id]
+
+
+@dataclass
+class InMemoryAuditLog:
+    entries: list[dict[str, Any]] = field(default_factory=list)
+
+    def record(self, action: str, who: str, fields: Mapping[str, Any]) -> None:
+        self.entries.append(json.loads(json.dumps({"action": action, "who": who, "at": time.time(), **fields})))
+
+    def latest(self, count: int = 50) -> list[dict[str, Any]]:
+        return self.entries[::-1][:count]
+
+
+@dataclass
+class InMemoryScopeLocks:
+    """Scope locks with the Redis adapter's rules (overlap, owner token, expiry ``ttl`` after the last renewal,
+    expired holders dropped by the next acquire), by this process's clock."""
+
+    ttl: float = 60.0
+    _held: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _mutex: threading.Lock = field(default_factory=threading.Lock)
+
+    def acquire(self, scope: LockScope, *, action: str, who: str) -> HeldLock:
+        holder = new_holder(scope, action=action, who=who)
+        now = time.time()
+        with self._mutex:
+            for name, other in list(self._held.items()):
+                if other["expires_ms"] <= now * 1000:
+                    del self._held[name]
+                elif scope.overlaps(LockScope(other["bucket"], other["prefix"])):
+                    raise ScopeLocked(scope, dict(other))
+            self._held[scope.name()] = {**holder, "expires_ms": int(now * 1000 + self.ttl * 1000), "at": int(now)}
+        return HeldLock(self, scope, holder["token"])
+
+    def renew(self, scope: LockScope, token: str) -> bool:
+        with self._mutex:
+            mine = self._held.get(scope.name())
+            if mine is None or mine["token"] != token:
+                return False
+            mine["expires_ms"] = int(time.time() * 1000 + self.ttl * 1000)
+            return True
+
+    def release(self, scope: LockScope, token: str) -> bool:
+        with self._mutex:
+            mine = self._held.get(scope.name())
+            if mine is None or mine["token"] != token:
+                return False
+            del self._held[scope.name()]
+            return True
+
+    def holders(self) -> list[dict[str, Any]]:
+        with self._mutex:
+            return [dict(h) for h in self._held.values()]
+
+
 __all__ = [
+    "InMemoryAuditLog",
+    "InMemoryBatchCounters",
     "InMemoryDeliveryCounter",
     "InMemoryFailureSink",
     "InMemoryGroupProgress",
     "InMemoryLabelSink",
     "InMemoryObjectStore",
+    "InMemoryScopeLocks",
 ]

@@ -24,7 +24,7 @@ from pipeline.errors import (
     PipelineError,
     StorageUnavailable,
 )
-from pipeline.model import ObjectRef, StoredObject
+from pipeline.model import ObjectRef, StoredObject, s3_uri
 
 CHUNK = 1024 * 1024
 _NOT_FOUND = {"NoSuchKey", "NoSuchVersion", "404", "NotFound"}
@@ -155,14 +155,14 @@ class S3ObjectStore:
         if obj.storage_class and obj.storage_class != "STANDARD":
             params["StorageClass"] = obj.storage_class
         params.update(obj.sse)
-        with translated(f"COPY (metadata) s3://{obj.bucket}/{obj.key}"):
+        with translated(f"COPY (metadata) {s3_uri(obj.bucket, obj.key)}"):
             response = self._s3.copy_object(**params)
         etag = str(response.get("CopyObjectResult", {}).get("ETag", obj.etag)).strip('"')
         return etag, response.get("VersionId")
 
     def list_objects(self, bucket: str, prefix: str) -> Iterator[ObjectRef]:
         paginator = self._s3.get_paginator("list_objects_v2")
-        with translated(f"LIST s3://{bucket}/{prefix}"):
+        with translated(f"LIST {s3_uri(bucket, prefix)}"):
             for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
                 for item in page.get("Contents", []):
                     yield ObjectRef(bucket, item["Key"], etag=item["ETag"].strip('"'), size=item["Size"])

@@ -1,4 +1,6 @@
-"""The same contract tests against the in-memory fakes and the real services (moto's S3 over HTTP, Redis).
+"""The same contract tests against the in-memory fakes and the real services (moto's S3 over HTTP, Redis): every
+port of pipeline/ports.py with a fake (object store, label sink, failure store, delivery counter, group progress,
+batch counters, audit log, scope locks).
 
 If a fake drifts from the real adapter's semantics, one parametrisation fails here.
 """
@@ -6,16 +8,19 @@ If a fake drifts from the real adapter's semantics, one parametrisation fails he
 from __future__ import annotations
 
 import io
+import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from pipeline.adapters.memory import InMemoryGroupProgress, InMemoryLabelSink, InMemoryObjectStore
-from pipeline.adapters.redis_store import RedisGroupProgress, RedisLabelSink
+from pipeline.adapters import memory, redis_store
+from pipeline.adapters.memory import InMemoryObjectStore
+from pipeline.adapters.redis_store import Keys, RedisLabelSink
 from pipeline.adapters.s3 import S3ObjectStore, make_s3_client
 from pipeline.errors import ObjectChanged, ObjectNotFound, PermanentError
-from pipeline.model import ObjectRef
-from pipeline.ports import Guard
+from pipeline.model import ObjectRef, ObjectVersion
+from pipeline.ports import FailureEntry, Guard, LockLost, LockScope, ScopeLocked
 from pipeline.record import metadata_value
 
 
@@ -159,12 +164,20 @@ def test_metadata_we_write_is_read_back_exactly(backend, bucket_name):
     assert after.metadata == labels
 
 
+def either(request: pytest.FixtureRequest, fake: Callable[[], Any], real: Callable[[Any, str], Any]) -> Any:
+    """The in-memory fake, or the Redis adapter on the test's client and key prefix, by the fixture's param."""
+    if request.param == "memory":
+        return fake()
+    return real(request.getfixturevalue("redis_client"), request.getfixturevalue("key_prefix"))
+
+
 @pytest.fixture(params=["memory", "redis"])
 def sink(request: pytest.FixtureRequest) -> Any:
-    if request.param == "memory":
-        return InMemoryLabelSink()
-    client, prefix = request.getfixturevalue("redis_client"), request.getfixturevalue("key_prefix")
-    return RedisLabelSink(client, f"{prefix}:labels", prefix=prefix, done_ttl=60, maxlen=1000)
+    return either(
+        request,
+        memory.InMemoryLabelSink,
+        lambda client, prefix: RedisLabelSink(client, f"{prefix}:labels", prefix=prefix, done_ttl=60, maxlen=1000),
+    )
 
 
 @pytest.mark.parametrize("already_processed", [False, True])
@@ -218,9 +231,8 @@ def test_guard_metadata_is_bounded(sink):
 def test_a_guard_set_by_an_earlier_release_reads_as_holding_no_metadata(redis_client, key_prefix):
     """Before issue 9 a guard's value was the Unix time of the publish."""
     sink = RedisLabelSink(redis_client, f"{key_prefix}:labels", prefix=key_prefix, done_ttl=60, maxlen=1000)
-    sink.mark_published("id-old")
-    (name,) = redis_client.scan_iter(match=f"{key_prefix}:done:*")
-    redis_client.set(name, "1764067200")
+    sink.mark_published("id-old", WRITTEN)
+    redis_client.set(Keys(key_prefix).guard("id-old"), "1764067200")  # what a guard of that release holds
     assert sink.guard("id-old") == Guard(None)
 
 
@@ -229,15 +241,12 @@ def test_a_guard_with_metadata_stays_small_in_redis(redis_client, key_prefix):
     this prefix; 104 for the Unix time a guard held before), so growth is deliberate."""
     sink = RedisLabelSink(redis_client, f"{key_prefix}:labels", prefix=key_prefix, done_ttl=60, maxlen=1000)
     sink.mark_published("id-a", WRITTEN)
-    (name,) = redis_client.scan_iter(match=f"{key_prefix}:done:*")
-    assert redis_client.memory_usage(name) <= 224
+    assert redis_client.memory_usage(Keys(key_prefix).guard("id-a")) <= 224
 
 
 @pytest.fixture(params=["memory", "redis"])
 def progress(request: pytest.FixtureRequest) -> Any:
-    if request.param == "memory":
-        return InMemoryGroupProgress()
-    return RedisGroupProgress(request.getfixturevalue("redis_client"), prefix=request.getfixturevalue("key_prefix"))
+    return either(request, memory.InMemoryGroupProgress, lambda c, p: redis_store.RedisGroupProgress(c, prefix=p))
 
 
 def test_group_progress_is_kept_per_group_until_cleared(progress):
@@ -275,3 +284,279 @@ def test_a_full_redis_is_a_retryable_fault():
         client.config_set("maxmemory", "0")
         assert sink.publish({"key": "k"}, "id-oom") is True
         client.close()
+
+
+# --- the failure store ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["memory", "redis"])
+def failure_store(request: pytest.FixtureRequest) -> Callable[..., Any]:
+    """Makes the store with a bound on its entries."""
+    return either(
+        request,
+        lambda: lambda max_entries=100: memory.InMemoryFailureSink(max_entries=max_entries, max_age=3600),
+        lambda c, p: (
+            lambda max_entries=100: redis_store.RedisFailureSink(c, prefix=p, max_entries=max_entries, max_age=3600)
+        ),
+    )
+
+
+def failure(key: str, error_class: str = "StorageUnavailable", *, version_id: str | None = None) -> FailureEntry:
+    return FailureEntry("bk", key, version_id, f"etag-{key}", "b1", "t1", error_class, "boom", 3, "failed")
+
+
+def test_the_failure_store_keeps_one_entry_per_object_version_newest_first(failure_store):
+    store = failure_store()
+    store.record(failure("a"))
+    store.record(failure("a", version_id="v2"))
+    store.record(failure("b", "AccessDenied"))
+    entries = store.entries()
+    assert [(e["key"], e["version_id"]) for e in entries] == [("b", None), ("a", "v2"), ("a", None)]
+    newest = entries[0]
+    assert newest["id"] == ObjectVersion("bk", "b", None, "etag-b").identity()
+    assert {k: newest[k] for k in failure("b").__dict__} == failure("b", "AccessDenied").__dict__
+    assert newest["first_at"] == newest["last_at"]
+
+
+def test_a_version_recorded_again_moves_first_and_keeps_when_it_first_failed(failure_store):
+    store = failure_store()
+    store.record(failure("a"))
+    [first] = store.entries()
+    store.record(failure("b"))
+    store.record(failure("a", "AccessDenied"))
+    again = store.entries()
+    assert [(e["key"], e["error_class"]) for e in again] == [("a", "AccessDenied"), ("b", "StorageUnavailable")]
+    assert again[0]["first_at"] == first["first_at"] and again[0]["last_at"] >= first["last_at"]
+
+
+def test_remove_deletes_exactly_the_entries_named(failure_store):
+    store = failure_store()
+    for key in ("a", "b", "c"):
+        store.record(failure(key))
+    ids = {e["key"]: e["id"] for e in store.entries()}
+    assert store.remove([ids["a"], ids["c"], "not-an-entry"]) == 2
+    assert store.remove([]) == 0
+    assert [e["key"] for e in store.entries()] == ["b"]
+
+
+def test_the_failure_store_keeps_the_newest_entries_within_its_bound(failure_store):
+    store = failure_store(max_entries=2)
+    for key in ("a", "b", "c"):
+        store.record(failure(key))
+    assert [e["key"] for e in store.entries()] == ["c", "b"]
+
+
+# --- the delivery counter -------------------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["memory", "redis"])
+def deliveries(request: pytest.FixtureRequest) -> Any:
+    return either(request, memory.InMemoryDeliveryCounter, lambda c, p: redis_store.RedisDeliveryCounter(c, prefix=p))
+
+
+def test_deliveries_are_counted_per_object_version_until_one_finishes(deliveries):
+    poison, other = ObjectVersion("bk", "poison.jpg").identity(), ObjectVersion("bk", "ok.jpg", "v1").identity()
+    assert [deliveries.started(poison) for _ in range(3)] == [1, 2, 3]
+    assert deliveries.started(other) == 1
+    deliveries.finished(poison)
+    assert deliveries.started(poison) == 1  # a finished delivery starts the count afresh
+    assert deliveries.started(other) == 2
+    deliveries.finished("never-started")
+
+
+def test_the_redis_delivery_count_is_under_the_key_operators_read(redis_client, key_prefix):
+    """docs/operations.md names ``{p}:attempts:{sha}``: the key the adapter writes is the one Keys computes."""
+    identity = ObjectVersion("bk", "k.jpg").identity()
+    redis_store.RedisDeliveryCounter(redis_client, prefix=key_prefix).started(identity)
+    assert redis_client.get(Keys(key_prefix).attempts(identity)) == b"1"
+    assert 0 < redis_client.ttl(Keys(key_prefix).attempts(identity)) <= 86_400
+
+
+# --- batch counters -------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["memory", "redis"])
+def batches(request: pytest.FixtureRequest) -> Any:
+    return either(request, memory.InMemoryBatchCounters, lambda c, p: redis_store.RedisBatchCounters(c, prefix=p))
+
+
+def test_a_batch_is_finished_while_every_queued_object_has_an_outcome(batches):
+    batches.count("b1", "queued", 2)
+    started = batches.get("b1")
+    assert started["queued"] == "2" and "started_at" in started and "updated_at" in started
+    batches.count("b1", "labelled")
+    assert "finished_at" not in batches.get("b1")
+    batches.count("b1", "failed")
+    done = batches.get("b1")
+    assert (done["labelled"], done["failed"]) == ("1", "1") and "finished_at" in done
+    assert done["started_at"] == started["started_at"]
+    batches.count("b1", "queued")  # an intake window takes more
+    assert "finished_at" not in batches.get("b1")
+
+
+def test_an_unknown_batch_reads_as_empty(batches):
+    assert batches.get("nope") == {}
+    assert batches.all() == {}
+
+
+def test_batches_are_listed_oldest_update_first_with_their_descriptions(batches):
+    batches.describe("replay-1", kind="replay", parents="b0", reason="S3 outage", who="alice")
+    batches.count("submit-2", "queued", 5)
+    listed = batches.all()
+    assert list(listed) == ["replay-1", "submit-2"]
+    replay = listed["replay-1"]
+    assert (replay["kind"], replay["parents"], replay["reason"], replay["who"]) == (
+        "replay",
+        "b0",
+        "S3 outage",
+        "alice",
+    )
+    assert "started_at" in replay and "queued" not in replay
+    assert listed["submit-2"]["queued"] == "5"
+
+
+def test_a_batch_keeps_its_own_retention_and_fields_set_with_a_count(batches):
+    window = {"kind": "intake", "source": "sqs", "window_start": "0", "window_end": "3600"}
+    batches.count("sqs-19700101T0000", "queued", 3, ttl=600, fields=window)
+    batches.count("sqs-19700101T0000", "labelled")  # a worker's count, without a ttl: the batch's own is kept
+    got = batches.get("sqs-19700101T0000")
+    assert {k: got[k] for k in window} == window
+    assert (got["ttl"], got["queued"], got["labelled"]) == ("600", "3", "1")
+
+
+def test_an_expired_batch_is_gone_and_leaves_the_listing(batches):
+    batches.count("short", "queued", ttl=1)
+    batches.count("kept", "queued")
+    deadline = time.monotonic() + 10
+    while batches.get("short"):
+        assert time.monotonic() < deadline, "a batch with a 1 s retention never expired"
+        time.sleep(0.05)
+    assert list(batches.all()) == ["kept"]
+
+
+# --- the audit log --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["memory", "redis"])
+def audit(request: pytest.FixtureRequest) -> Any:
+    return either(request, memory.InMemoryAuditLog, lambda c, p: redis_store.RedisAuditLog(c, prefix=p))
+
+
+def test_the_audit_log_lists_the_newest_actions_first(audit):
+    audit.record("replay", "alice", {"reason": "S3 outage", "count": 2, "parents": ["b1"]})
+    audit.record("purge-failures", "bob", {"reason": "known bad uploader", "count": 1})
+    newest, oldest = audit.latest()
+    assert (newest["action"], newest["who"], newest["count"]) == ("purge-failures", "bob", 1)
+    assert oldest == {
+        "action": "replay",
+        "who": "alice",
+        "at": oldest["at"],
+        "reason": "S3 outage",
+        "count": 2,
+        "parents": ["b1"],
+    }
+    assert abs(oldest["at"] - time.time()) < 60 and newest["at"] >= oldest["at"]
+    assert [e["action"] for e in audit.latest(1)] == ["purge-failures"]
+
+
+# --- operator scope locks -------------------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["memory", "redis"])
+def scope_locks(request: pytest.FixtureRequest) -> Callable[..., Any]:
+    """Makes the locks with a TTL."""
+    return either(
+        request,
+        lambda: lambda ttl=60.0: memory.InMemoryScopeLocks(ttl=ttl),
+        lambda c, p: lambda ttl=60.0: redis_store.RedisScopeLocks(c, prefix=p, ttl=ttl),
+    )
+
+
+@pytest.mark.parametrize(
+    ("held", "wanted", "overlap"),
+    [
+        (LockScope("bk", "p"), LockScope("bk", "p/x"), True),
+        (LockScope("bk", "p/x"), LockScope("bk", "p"), True),
+        (LockScope("bk", "p/x"), LockScope("bk", "p/x"), True),
+        (LockScope("bk", ""), LockScope("bk", "p/x"), True),
+        (LockScope("bk", "p/x"), LockScope("", ""), True),
+        (LockScope("", "p"), LockScope("other", "p/x"), True),
+        (LockScope("bk", "p"), LockScope("bk", "photos/"), True),
+        (LockScope("bk", "p/y"), LockScope("bk", "p/x"), False),
+        (LockScope("other", "p"), LockScope("bk", "p/x"), False),
+        (LockScope("", "p/"), LockScope("bk", "q/"), False),
+    ],
+)
+def test_overlapping_scopes_exclude_each_other(scope_locks, held, wanted, overlap):
+    locks = scope_locks()
+    holder = locks.acquire(held, action="backfill", who="alice")
+    assert held.overlaps(wanted) is overlap
+    if overlap:
+        with pytest.raises(ScopeLocked, match=f"a backfill of {held.name()} is running .*started by alice") as refused:
+            locks.acquire(wanted, action="replay", who="bob")
+        assert (refused.value.holder["who"], refused.value.holder["action"]) == ("alice", "backfill")
+        assert [h["who"] for h in locks.holders()] == ["alice"]
+    else:
+        assert locks.acquire(wanted, action="replay", who="bob").release()
+    assert holder.release()  # the refused one left the other's lock alone
+    assert locks.holders() == []
+
+
+def wait_until_acquired(locks: Any, scope: LockScope, who: str, timeout: float = 10.0) -> Any:
+    """The other owner's TTL runs out (by the store's clock): poll until the scope can be taken, with a deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return locks.acquire(scope, action="replay", who=who)
+        except ScopeLocked:
+            assert time.monotonic() < deadline, "the expired lock was never freed"
+
+
+def test_a_lock_taken_over_after_it_expired_is_not_released_by_its_old_owner(scope_locks):
+    short = scope_locks(ttl=0.3)
+    scope = LockScope("bk", "p/")
+    old = short.acquire(scope, action="replay", who="stalled")  # never renewed: a process that was stopped
+    new = wait_until_acquired(short, scope, "bob")
+    assert old.release() is False  # compare-and-delete: the token is not the old owner's any more
+    assert [h["who"] for h in short.holders()] == ["bob"]
+    with pytest.raises(LockLost, match="lost the lock on s3://bk/p/"):
+        old.check()
+    assert old.renew() is False and new.renew() is True
+    assert new.release() is True and short.holders() == []
+
+
+def test_a_killed_operator_frees_its_scope_within_the_ttl(scope_locks):
+    short = scope_locks(ttl=0.3)
+    short.acquire(LockScope("bk", "p/"), action="backfill", who="killed")  # and then nothing: no renewal
+    with pytest.raises(ScopeLocked):
+        short.acquire(LockScope("bk", "p/x"), action="replay", who="bob")
+    assert wait_until_acquired(short, LockScope("bk", "p/x"), "bob").release()
+
+
+def test_the_lock_is_renewed_while_the_action_runs(scope_locks):
+    short = scope_locks(ttl=0.3)
+    with short.acquire(LockScope("bk", "p/"), action="backfill", who="alice") as held:
+        first = short.holders()[0]["expires_ms"]
+        deadline = time.monotonic() + 10
+        while short.holders()[0]["expires_ms"] == first:  # the keeper thread moves the expiry on
+            assert time.monotonic() < deadline, "the lock was never renewed"
+        held.check()
+        with pytest.raises(ScopeLocked):
+            short.acquire(LockScope("bk", "p/"), action="replay", who="bob")
+    assert short.holders() == []
+
+
+def test_a_holder_says_who_holds_what_since_when(scope_locks):
+    locks = scope_locks()
+    with locks.acquire(LockScope("bk", "p/"), action="replay", who="alice"):
+        [holder] = locks.holders()
+        assert {k: holder[k] for k in ("action", "scope", "bucket", "prefix", "who")} == {
+            "action": "replay",
+            "scope": "s3://bk/p/",
+            "bucket": "bk",
+            "prefix": "p/",
+            "who": "alice",
+        }
+        assert holder["host"] and holder["pid"] and abs(holder["at"] - time.time()) < 60
+        assert holder["expires_ms"] > holder["at"] * 1000
+    assert locks.holders() == []

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 import pytest
 
 from pipeline.adapters.redis_store import RedisFailureSink
-from pipeline.failures import FailureFilter, by_error_class, parse_s3_prefix, parse_since, select
+from pipeline.failures import FailureFilter, by_error_class, parse_since, select
 from pipeline.ports import FailureEntry
 
 ENTRIES = [
@@ -35,13 +35,6 @@ def test_group_by_error_class_most_frequent_first():
 
 def test_scope_names_the_selection():
     assert FailureFilter(batch="s1", prefix="x/").scope() == "batch=s1,disposition=failed,prefix=x/"
-
-
-def test_parse_s3_prefix():
-    assert parse_s3_prefix("s3://bucket/a/b") == ("bucket", "a/b")
-    assert parse_s3_prefix("s3://bucket") == ("bucket", "")
-    with pytest.raises(ValueError, match="s3://bucket"):
-        parse_s3_prefix("bucket/a")
 
 
 def test_parse_since():

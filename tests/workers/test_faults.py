@@ -15,6 +15,7 @@ from celery.worker import state
 
 from pipeline.settings import Settings
 from tests.support.notifications import PATHS, batch_counts, put_in_front_of_workers
+from workers.composition import lease_connection
 from workers.lease import UNACKED_INDEX, LeaseKeeper
 
 pytestmark = pytest.mark.e2e
@@ -84,11 +85,11 @@ def test_the_lease_keeper_renews_exactly_the_deliveries_this_worker_holds(redis_
     request = _Request(held)
     state.requests["task-1"] = request
     try:
-        assert LeaseKeeper(redis_url, 60).renew() == 1
+        assert LeaseKeeper(lease_connection(Settings(redis_url=redis_url)), 60).renew() == 1
         assert redis_client.zscore(UNACKED_INDEX, held) > time.time() - 5  # renewed: not redelivered
         assert redis_client.zscore(UNACKED_INDEX, other) == 1.0  # another worker's: left to expire
         redis_client.zrem(UNACKED_INDEX, held)
-        LeaseKeeper(redis_url, 60).renew()
+        LeaseKeeper(lease_connection(Settings(redis_url=redis_url)), 60).renew()
         assert redis_client.zscore(UNACKED_INDEX, held) is None  # XX: an acked delivery is not brought back
     finally:
         del state.requests["task-1"]
@@ -260,13 +261,12 @@ def test_an_object_that_keeps_killing_workers_is_recorded_as_poison_not_retried_
 ):
     """Deliveries that start and never finish (the worker process died each time) are counted per object version;
     past MAX_DELIVERIES the object goes to the failure store. Three earlier deaths are simulated in the counter."""
-    import hashlib
-
+    from pipeline.adapters.redis_store import Keys
+    from pipeline.model import ObjectVersion
     from workers.tasks import MAX_DELIVERIES
 
     s3.put_object(Bucket=bucket, Key="poison.jpg", Body=samples[0].data, ContentType="image/jpeg")
-    identity = f"{bucket}\0poison.jpg\0null\0"
-    attempts_key = f"{settings.key_prefix}:attempts:{hashlib.sha256(identity.encode()).hexdigest()[:32]}"
+    attempts_key = Keys(settings.key_prefix).attempts(ObjectVersion(bucket, "poison.jpg").identity())  # submit: no ETag
     redis_client.set(attempts_key, MAX_DELIVERIES)
     processes.worker()
     assert processes.start("submit", f"s3://{bucket}/poison.jpg", "--batch", "b-poison", name="submit").wait(60) == 0

@@ -14,7 +14,14 @@ import kombu.transport.redis as transport
 import pytest
 from celery.worker import state
 
+from pipeline.settings import Settings
+from workers.composition import lease_connection
 from workers.lease import LeaseKeeper, install_redis_clock
+
+
+def lease_client(redis_url: str):
+    """The client a worker's lease keeper and Redis clock get from the composition root."""
+    return lease_connection(Settings(redis_url=redis_url))
 
 
 def redis_now(client) -> float:
@@ -39,7 +46,7 @@ def test_the_lease_keeper_renews_by_the_redis_clock_when_its_own_runs_behind(
     held = f"tag-{uuid.uuid4()}"
     redis_client.zadd(index, {held: 1.0})
     state.requests["lease-test"] = _Request(held)
-    keeper = LeaseKeeper(redis_url, 60, index_key=index)
+    keeper = LeaseKeeper(lease_client(redis_url), 60, index_key=index)
     try:
         real = time.time
         monkeypatch.setattr(time, "time", lambda: real() - 3600)  # this host's clock, an hour behind
@@ -73,7 +80,7 @@ def test_a_host_whose_clock_runs_ahead_does_not_sweep_back_a_task_another_worker
 ):
     queue = f"{key_prefix}:queue"
     monkeypatch.setattr(transport, "time", transport.time)  # restored after the test
-    clocks = [install_redis_clock(redis_url)]  # host A, clock right: its worker takes the task and runs it
+    clocks = [install_redis_clock(lease_client(redis_url))]  # host A, clock right: its worker takes the task, runs it
     producer = kombu.Connection(redis_url)
     simple = producer.SimpleQueue(queue)
     try:
@@ -86,7 +93,7 @@ def test_a_host_whose_clock_runs_ahead_does_not_sweep_back_a_task_another_worker
         real = time.time
         monkeypatch.setattr(time, "time", lambda: real() + 600)
         monkeypatch.setattr(transport, "time", lambda: real() + 600)
-        clocks.append(install_redis_clock(redis_url))  # what B's worker_init does
+        clocks.append(install_redis_clock(lease_client(redis_url)))  # what B's worker_init does
         channel.qos.restore_visible(num=10, interval=1)
         monkeypatch.undo()
         assert redis_client.zcard(index) == 1, "a running task was swept back to the queue"

@@ -1,23 +1,21 @@
-"""Operator actions on a real Redis: replay, purge, backfill, batches, audit."""
+"""Operator actions on a real Redis: replay, purge, backfill, batches, audit. (The scope locks' own rules are
+contract tests: tests/pipeline/test_contracts.py.)"""
 
 from __future__ import annotations
-
-import time
 
 import pytest
 
 from pipeline.adapters.memory import InMemoryObjectStore
 from pipeline.adapters.redis_store import (
-    LockLost,
-    LockScope,
+    Keys,
+    RedisAuditLog,
     RedisBatchCounters,
     RedisFailureSink,
     RedisScopeLocks,
-    ScopeLocked,
 )
 from pipeline.failures import FailureFilter
-from pipeline.ports import FailureEntry
-from workers.ops import DEFAULT_RATE, OperationRefused, Operations, check_rate, replay_scope
+from pipeline.ports import FailureEntry, LockScope
+from workers.ops import DEFAULT_RATE, OperationRefused, Operations, OperatorState, check_rate, replay_scope
 
 
 @pytest.fixture
@@ -31,20 +29,23 @@ def store():
 
 
 @pytest.fixture
-def ops(redis_client, key_prefix, enqueued, store):
-    return Operations(
-        redis=redis_client,
-        prefix=key_prefix,
+def state(redis_client, key_prefix):
+    """The Redis adapters the composition root gives the operator commands (workers.composition.operator_state)."""
+    return OperatorState(
         failures=RedisFailureSink(redis_client, prefix=key_prefix, max_entries=100, max_age=3600),
         batches=RedisBatchCounters(redis_client, prefix=key_prefix),
-        enqueue=lambda ref, batch: enqueued.append((ref, batch)),
-        store=store,
-        who="tester",
+        audit=RedisAuditLog(redis_client, prefix=key_prefix),
+        locks=RedisScopeLocks(redis_client, prefix=key_prefix),
     )
 
 
+@pytest.fixture
+def ops(state, enqueued, store):
+    return Operations(state, enqueue=lambda ref, batch: enqueued.append((ref, batch)), store=store, who="tester")
+
+
 def fail(ops, key, error_class="StorageUnavailable", batch="b1", disposition="failed", bucket="bk"):
-    ops._failures.record(
+    ops.state.failures.record(
         FailureEntry(bucket, key, None, f"etag-{key}", batch, "t1", error_class, "boom", 9, disposition)
     )
 
@@ -58,7 +59,7 @@ def test_dry_run_changes_nothing(ops, enqueued):
     assert enqueued == [] and len(ops.failures(FailureFilter())) == 2
 
 
-def test_replay_re_enqueues_exactly_the_selection_as_a_new_batch_and_audits_it(ops, enqueued, redis_client, key_prefix):
+def test_replay_re_enqueues_exactly_the_selection_as_a_new_batch_and_audits_it(ops, enqueued):
     fail(ops, "in/a")
     fail(ops, "in/b", "AccessDenied")
     fail(ops, "out/c")
@@ -67,7 +68,7 @@ def test_replay_re_enqueues_exactly_the_selection_as_a_new_batch_and_audits_it(o
     assert plan.count == 1 and plan.batch_id.startswith("replay-")
     assert [(r.bucket, r.key, r.etag, b) for r, b in enqueued] == [("bk", "in/a", "etag-in/a", plan.batch_id)]
     assert sorted(e["key"] for e in ops.failures(FailureFilter(disposition=None))) == ["in/b", "in/gone", "out/c"]
-    batch = RedisBatchCounters(redis_client, prefix=key_prefix).get(plan.batch_id)
+    batch = ops.state.batches.get(plan.batch_id)
     assert (batch["kind"], batch["parents"], batch["reason"], batch["queued"]) == ("replay", "b1", "S3 outage", "1")
     [audit] = ops.audit_log()
     assert (audit["action"], audit["who"], audit["reason"], audit["count"]) == ("replay", "tester", "S3 outage", 1)
@@ -78,10 +79,6 @@ def test_replay_needs_a_reason(ops, enqueued):
     with pytest.raises(OperationRefused, match="--reason"):
         ops.replay(FailureFilter(), reason=" ", dry_run=False)
     assert enqueued == []
-
-
-def locks(redis_client, key_prefix, ttl=60.0):
-    return RedisScopeLocks(redis_client, prefix=key_prefix, ttl=ttl)
 
 
 @pytest.mark.parametrize(
@@ -97,11 +94,9 @@ def locks(redis_client, key_prefix, ttl=60.0):
         (LockScope("other", "p"), FailureFilter(bucket="bk", prefix="p/x"), False),
     ],
 )
-def test_a_replay_is_refused_while_an_overlapping_action_holds_its_scope(
-    ops, enqueued, redis_client, key_prefix, held, replayed, overlap
-):
+def test_a_replay_is_refused_while_an_overlapping_action_holds_its_scope(ops, enqueued, held, replayed, overlap):
     fail(ops, "p/x/1")
-    holder = locks(redis_client, key_prefix).acquire(held, action="backfill", who="alice")
+    holder = ops.state.locks.acquire(held, action="backfill", who="alice")
     assert held.overlaps(replay_scope(replayed)) is overlap
     if overlap:
         with pytest.raises(OperationRefused, match=f"a backfill of {held.name()} is running .*started by alice"):
@@ -112,7 +107,7 @@ def test_a_replay_is_refused_while_an_overlapping_action_holds_its_scope(
     assert holder.release()  # the refused replay left the other's lock alone
 
 
-def test_two_overlapping_replays_the_second_is_refused_while_the_first_runs(ops, redis_client, key_prefix):
+def test_two_overlapping_replays_the_second_is_refused_while_the_first_runs(ops):
     fail(ops, "p/x/1")
     fail(ops, "p/x/2")
     second: list[str] = []
@@ -124,79 +119,26 @@ def test_two_overlapping_replays_the_second_is_refused_while_the_first_runs(ops,
             second.append(str(refused.value))
 
     other = ops
-    first = Operations(
-        redis=redis_client,
-        prefix=key_prefix,
-        failures=ops._failures,
-        batches=ops._batches,
-        enqueue=enqueue,
-        who="first",
-    )
+    first = Operations(ops.state, enqueue=enqueue, who="first")
     assert first.replay(FailureFilter(bucket="bk", prefix="p/"), reason="first", dry_run=False).count == 2
     assert len(second) == 1
-    assert locks(redis_client, key_prefix).holders() == []  # released after the run
+    assert ops.state.locks.holders() == []  # released after the run
     assert ops.replay(FailureFilter(bucket="bk", prefix="p/x/"), reason="now", dry_run=False).count == 0
-
-
-def wait_until_acquired(locks_, scope, who, timeout=10.0):
-    """The other owner's TTL runs out by the Redis clock: poll until the scope can be taken, with a deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return locks_.acquire(scope, action="replay", who=who)
-        except ScopeLocked:
-            assert time.monotonic() < deadline, "the expired lock was never freed"
-
-
-def test_a_lock_taken_over_after_it_expired_is_not_released_by_its_old_owner(redis_client, key_prefix):
-    short = locks(redis_client, key_prefix, ttl=0.3)
-    scope = LockScope("bk", "p/")
-    old = short.acquire(scope, action="replay", who="stalled")  # never renewed: a process that was stopped
-    new = wait_until_acquired(short, scope, "bob")
-    assert old.release() is False  # compare-and-delete: the token is not the old owner's any more
-    assert [h["who"] for h in short.holders()] == ["bob"]
-    with pytest.raises(LockLost, match="lost the lock on s3://bk/p/"):
-        old.check()
-    assert old.renew() is False and new.renew() is True
-    assert new.release() is True and short.holders() == []
-
-
-def test_a_killed_operator_frees_its_scope_within_the_ttl(redis_client, key_prefix):
-    short = locks(redis_client, key_prefix, ttl=0.3)
-    short.acquire(LockScope("bk", "p/"), action="backfill", who="killed")  # and then nothing: no renewal
-    with pytest.raises(ScopeLocked):
-        short.acquire(LockScope("bk", "p/x"), action="replay", who="bob")
-    assert wait_until_acquired(short, LockScope("bk", "p/x"), "bob").release()
-
-
-def test_the_lock_is_renewed_while_the_action_runs(redis_client, key_prefix):
-    short = locks(redis_client, key_prefix, ttl=0.3)
-    with short.acquire(LockScope("bk", "p/"), action="backfill", who="alice") as held:
-        first = short.holders()[0]["expires_ms"]
-        deadline = time.monotonic() + 10
-        while short.holders()[0]["expires_ms"] == first:  # the keeper thread moves the expiry on
-            assert time.monotonic() < deadline, "the lock was never renewed"
-        held.check()
-        with pytest.raises(ScopeLocked):
-            short.acquire(LockScope("bk", "p/"), action="replay", who="bob")
-    assert short.holders() == []
 
 
 def test_a_replay_whose_lock_is_taken_over_stops_before_the_next_object(ops, redis_client, key_prefix):
     for key in ("p/1", "p/2", "p/3"):
         fail(ops, key)
     sent: list[str] = []
-    thief = locks(redis_client, key_prefix)
+    thief = ops.state.locks
 
     def enqueue(ref, batch):
         sent.append(ref.key)
         if len(sent) == 1:  # as if this process stalled past its TTL and another took the scope
-            redis_client.delete(f"{key_prefix}:ops-locks")
+            redis_client.delete(Keys(key_prefix).ops_locks)
             thief.acquire(LockScope("bk", "p/"), action="replay", who="thief")
 
-    stalled = Operations(
-        redis=redis_client, prefix=key_prefix, failures=ops._failures, batches=ops._batches, enqueue=enqueue, who="me"
-    )
+    stalled = Operations(ops.state, enqueue=enqueue, who="me")
     with pytest.raises(OperationRefused, match=r"lost the lock on s3://bk/p/.*replayed 1 of 3"):
         stalled.replay(FailureFilter(bucket="bk", prefix="p/"), reason="r", dry_run=False)
     assert len(sent) == 1 and len(ops.failures(FailureFilter())) == 2
@@ -211,7 +153,7 @@ def test_replay_acts_on_exactly_the_entries_shown(ops, enqueued):
     assert (plan.count, plan.rate, plan.scope) == (1, DEFAULT_RATE, "every bucket")
     fail(ops, "arrived-after-the-prompt")
     fail(ops, "b")
-    ops._failures.remove([e["id"] for e in ops.failures(FailureFilter()) if e["key"] == "b"])
+    ops.state.failures.remove([e["id"] for e in ops.failures(FailureFilter()) if e["key"] == "b"])
     done = ops.run_replay(plan, reason="shown")
     assert [r.key for r, _ in enqueued] == ["a"] and done.count == 1
     assert [e["key"] for e in ops.failures(FailureFilter())] == ["arrived-after-the-prompt"]
@@ -279,7 +221,7 @@ def test_backfill_enqueues_what_needs_labelling(ops, enqueued, store):
     assert [r.key for r, _ in enqueued] == ["p/new.jpg"]
 
 
-def test_backfill_publishes_what_its_enqueue_grouped_even_when_the_listing_fails(redis_client, key_prefix, store):
+def test_backfill_publishes_what_its_enqueue_grouped_even_when_the_listing_fails(state):
     buffered: list[str] = []
     published: list[str] = []
 
@@ -296,14 +238,7 @@ def test_backfill_publishes_what_its_enqueue_grouped_even_when_the_listing_fails
     broken.put("bk", "p/a.jpg", b"1")
     broken.put("bk", "p/b.jpg", b"2")
     ops = Operations(
-        redis=redis_client,
-        prefix=key_prefix,
-        failures=RedisFailureSink(redis_client, prefix=key_prefix, max_entries=100, max_age=3600),
-        batches=RedisBatchCounters(redis_client, prefix=key_prefix),
-        enqueue=lambda ref, batch: buffered.append(ref.key),
-        flush=flush,
-        store=broken,
-        who="tester",
+        state, enqueue=lambda ref, batch: buffered.append(ref.key), flush=flush, store=broken, who="tester"
     )
     with pytest.raises(RuntimeError, match="half-way"):
         ops.backfill("bk", "p/", policy_version="2026.11-1")
@@ -324,7 +259,7 @@ def test_backfill_stops_at_its_cap(ops, enqueued, store):
     assert ops.backfill("bk", "p/", policy_version="2026.11-1", max_objects=0).count == 5  # 0: no cap
 
 
-def test_backfill_holds_its_scope_so_an_overlapping_replay_is_refused(ops, redis_client, key_prefix, store):
+def test_backfill_holds_its_scope_so_an_overlapping_replay_is_refused(ops, store):
     store.put("bk", "p/a.jpg", b"1")
     fail(ops, "p/x/1")
     refusals: list[str] = []
@@ -335,16 +270,8 @@ def test_backfill_holds_its_scope_so_an_overlapping_replay_is_refused(ops, redis
         refusals.append(str(refused.value))
         assert ops.replay(FailureFilter(bucket="bk", prefix="q/"), reason="elsewhere", dry_run=False).count == 0
 
-    backfill = Operations(
-        redis=redis_client,
-        prefix=key_prefix,
-        failures=ops._failures,
-        batches=ops._batches,
-        enqueue=enqueue,
-        store=store,
-        who="carol",
-    )
+    backfill = Operations(ops.state, enqueue=enqueue, store=store, who="carol")
     assert backfill.backfill("bk", "p", policy_version="2026.11-1").count == 1
     [message] = refusals
     assert "a backfill of s3://bk/p is running (started by carol" in message and "overlaps s3://bk/p/x" in message
-    assert locks(redis_client, key_prefix).holders() == []
+    assert ops.state.locks.holders() == []
