@@ -57,3 +57,13 @@ class BadEvent(PermanentError):
 class MetadataNotWritable(PermanentError):
     """The object's own user metadata leaves no way to write the label onto it (not ASCII, or above S3's 2 KB with
     the label): found before anything is published, so the object gets a failure entry naming the fix, no record."""
+
+
+class SourceMisconfigured(PermanentError):
+    """The event source is not what the intake reads (MinIO's Redis target in ``namespace`` format keeps a hash
+    where the intake drains a list): the intake refuses to start, since no retry can turn one into the other."""
+
+
+class QueueUnavailable(RetryableError):
+    """The event queue (SQS) could not be reached or refused a receive or delete: the intake tries again; what it
+    received and did not delete comes back after the queue's visibility timeout."""

@@ -8,7 +8,7 @@ imports botocore, redis or c2pa.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -186,6 +186,54 @@ class GroupProgress(Protocol):
     def advance(self, group_id: str, done: int) -> None: ...
 
     def clear(self, group_id: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class QueuedEvent:
+    """One storage notification an :class:`EventQueue` handed out: in flight until acknowledged."""
+
+    body: str | bytes
+    origin: str
+    """Where it came from, as a failure entry names it: ``sqs:MESSAGE_ID``, ``redis:KEY``."""
+    receipt: Any
+    """What acknowledging it needs (an SQS receipt handle, the Redis list item itself)."""
+
+
+class EventQueue(Protocol):
+    """A source of storage event notifications that hands events out and forgets them only when acknowledged, so
+    an intake killed mid-round loses nothing (an SQS queue, MinIO's Redis event list with its processing list).
+
+    The intake loop (:mod:`workers.intake.loop`) is the same for every source; only this differs.
+    """
+
+    source: str
+    """Names the source in batch ids, metric labels and logger names: ``sqs``, ``redis``."""
+    unit: str
+    """What the source calls its events in the ``intake.batch`` log line (SQS has always said ``messages``)."""
+
+    def describe(self) -> Mapping[str, str]:
+        """Log fields that say which queue this is (``queue_url``, ``key``)."""
+        ...
+
+    def check(self) -> None:
+        """At start: raise :class:`~pipeline.errors.SourceMisconfigured` if the source cannot be what this queue
+        reads (a MinIO target writing a hash where a list was expected), before any round."""
+        ...
+
+    def receive(self, wait_seconds: float, limit: int) -> list[QueuedEvent]:
+        """Up to ``limit`` events (each source has its own maximum too), waiting up to ``wait_seconds`` for the
+        first (0: do not wait). Every event returned is in flight: no other receive gets it until it comes back."""
+        ...
+
+    def acknowledge(self, events: Sequence[QueuedEvent]) -> None:
+        """Forget events whose tasks are all on the broker (SQS delete, Redis LREM)."""
+        ...
+
+    def recover(self) -> int:
+        """Give back what was received and never acknowledged (by a round that failed, or an intake that died), so
+        it is received again; returns how many events were given back now. SQS gives messages back by itself
+        after their visibility timeout; the Redis list moves its processing list back to the queue."""
+        ...
 
 
 BatchFields = Mapping[str, str]

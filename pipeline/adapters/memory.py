@@ -8,12 +8,12 @@ import itertools
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
 from pipeline.adapters.held_lock import HeldLock, new_holder
-from pipeline.errors import ObjectChanged, ObjectNotFound
+from pipeline.errors import ObjectChanged, ObjectNotFound, SourceMisconfigured
 from pipeline.model import OUTCOMES, ObjectRef, ObjectVersion, StoredObject, s3_uri
 from pipeline.ports import (
     MAX_GUARD_METADATA_BYTES,
@@ -21,6 +21,7 @@ from pipeline.ports import (
     FailureEntry,
     Guard,
     LockScope,
+    QueuedEvent,
     ScopeLocked,
 )
 from pipeline.record import METADATA_PREFIX
@@ -329,10 +330,63 @@ class InMemoryScopeLocks:
             return [dict(h) for h in self._held.values()]
 
 
+@dataclass
+class InMemoryEventQueue:
+    """An :class:`~pipeline.ports.EventQueue` in memory: events wait in ``ready``, a receive puts them in flight,
+    an acknowledgement forgets them, and :meth:`recover` gives everything in flight back to the head of the queue
+    (as the Redis list's processing list does at once, and SQS after the visibility timeout). A queue built with
+    ``refusal`` is a misconfigured source: :meth:`check` and every receive raise it."""
+
+    source: str = "memory"
+    unit: str = "events"
+    max_per_receive: int = 10
+    refusal: str | None = None
+    ready: list[str | bytes] = field(default_factory=list)
+    in_flight: dict[int, QueuedEvent] = field(default_factory=dict)
+    acknowledged: list[str | bytes] = field(default_factory=list)
+    receives: int = 0
+    _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+
+    def push(self, *bodies: str | bytes) -> None:
+        self.ready.extend(bodies)
+
+    def describe(self) -> Mapping[str, str]:
+        return {"queue": self.source}
+
+    def check(self) -> None:
+        if self.refusal is not None:
+            raise SourceMisconfigured(self.refusal)
+
+    def receive(self, wait_seconds: float, limit: int) -> list[QueuedEvent]:
+        """Never waits: an empty queue answers at once (the loop's tests need no clock)."""
+        self.check()
+        self.receives += 1
+        count = max(1, min(limit, self.max_per_receive))
+        taken, self.ready = self.ready[:count], self.ready[count:]
+        events = []
+        for body in taken:
+            receipt = next(self._ids)
+            events.append(QueuedEvent(body, origin=f"{self.source}:{receipt}", receipt=receipt))
+        self.in_flight.update((e.receipt, e) for e in events)
+        return events
+
+    def acknowledge(self, events: Sequence[QueuedEvent]) -> None:
+        for event in events:
+            if self.in_flight.pop(event.receipt, None) is not None:
+                self.acknowledged.append(event.body)
+
+    def recover(self) -> int:
+        back = [e.body for e in self.in_flight.values()]
+        self.in_flight.clear()
+        self.ready[:0] = back
+        return len(back)
+
+
 __all__ = [
     "InMemoryAuditLog",
     "InMemoryBatchCounters",
     "InMemoryDeliveryCounter",
+    "InMemoryEventQueue",
     "InMemoryFailureSink",
     "InMemoryGroupProgress",
     "InMemoryLabelSink",
