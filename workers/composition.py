@@ -1,21 +1,22 @@
 """The composition root: the one place that builds adapters from settings.
 
-Every entry point asks here for what it needs (the worker's tasks :func:`worker_runtime`, the operator commands
-:func:`operations`, ``submit`` :func:`batch_counters`, ``inspect`` :func:`credential_reader`, the lease keeper
-:func:`lease_connection`, ``/metrics`` :func:`serve_metrics`), so which class implements a port (Redis, S3, the C2PA
-child) is decided once, here. Each call builds fresh adapters; the ones one call returns together share one Redis
-client. Nothing here runs at import.
+Every entry point asks here for what it needs (the worker's tasks :func:`worker_runtime`, the intakes
+:func:`build_intake`, the operator commands :func:`operations`, ``submit`` :func:`batch_counters`, ``inspect``
+:func:`credential_reader`, the lease keeper :func:`lease_connection`, ``/metrics`` :func:`serve_metrics`), so which
+class implements a port (Redis, S3, the C2PA child) is decided once, here. Each call builds fresh adapters; the
+ones one call returns together share one Redis client. Nothing here runs at import.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import redis
 
 from pipeline.adapters.credentials.isolated import IsolatedCredentialReader, ReaderLimits
+from pipeline.adapters.redis_list import RedisEventList
 from pipeline.adapters.redis_store import (
     RedisAuditLog,
     RedisBatchCounters,
@@ -27,13 +28,23 @@ from pipeline.adapters.redis_store import (
     connect,
 )
 from pipeline.adapters.s3 import S3ObjectStore, make_s3_client
+from pipeline.adapters.sqs import SqsEventQueue, make_sqs_client
 from pipeline.credentials.trust import TrustFiles
 from pipeline.policy import load_policy
-from pipeline.ports import BatchCounters, DeliveryCounter, FailureSink, GroupProgress, LabelSink, ObjectStore
+from pipeline.ports import (
+    BatchCounters,
+    DeliveryCounter,
+    EventQueue,
+    FailureSink,
+    GroupProgress,
+    LabelSink,
+    ObjectStore,
+)
 from pipeline.process import Services
 from pipeline.settings import Settings
 
 if TYPE_CHECKING:  # workers.ops imports prometheus_client (through workers.intake): a worker sets it up first
+    from workers.intake import IntakeConfig, IntakeLoop
     from workers.ops import Operations, OperatorState
 
 
@@ -123,6 +134,68 @@ def worker_runtime(settings: Settings, *, on_reader_restart: Callable[[str], Non
         batches=_batch_counters(client, settings),
         groups=RedisGroupProgress(client, prefix=prefix),
     )
+
+
+IntakeSource = Literal["sqs", "redis"]
+
+REDIS_LIST_BLOCK_SECONDS = 5
+"""How long a Redis-list round's first BLMOVE blocks for an event (a stop waits at most this long)."""
+
+
+def event_queue(settings: Settings, source: IntakeSource, address: str) -> EventQueue:
+    """The queue ``media-ingest intake SOURCE ADDRESS`` drains: an SQS queue URL, or the Redis key of MinIO's list."""
+    if source == "sqs":
+        client = make_sqs_client(settings.s3_endpoint_url)
+        return SqsEventQueue(client, address, visibility_timeout=settings.sqs_visibility_timeout)
+    return RedisEventList(connect(settings.redis_url), address)
+
+
+def intake_config(settings: Settings, source: IntakeSource) -> IntakeConfig:
+    """Pacing, allow-list, batch window and readiness of an intake of ``source``."""
+    from pipeline.events import BucketAllowList
+    from workers.intake import BatchWindow, IntakeConfig, Linger
+
+    wait = settings.sqs_wait_seconds if source == "sqs" else REDIS_LIST_BLOCK_SECONDS
+    return IntakeConfig(
+        wait_seconds=wait,
+        linger=Linger(settings.intake_linger_ms / 1000),
+        allowed=BucketAllowList.parse(settings.buckets),
+        window=BatchWindow(settings.intake_batch_window_seconds),
+        batch_ttl=settings.intake_batch_ttl_seconds,
+        # A long poll that finds nothing is a success too; a poll stuck or failing this long is not.
+        max_quiet=3 * settings.sqs_wait_seconds + 30 if source == "sqs" else 60,
+    )
+
+
+def build_intake(settings: Settings, source: IntakeSource, address: str) -> IntakeLoop:
+    """``media-ingest intake SOURCE ADDRESS``: the loop over the source's queue with the grouping enqueue, the
+    failure store, batch counters, echo check and broker backlog; ``run()`` it (its exit status is the command's).
+
+    The echo check reads the headers of each candidate (one GET per copy event whose guard is set), so the intake
+    then needs ``s3:GetObject`` on the buckets, like the workers."""
+    from workers.intake import IntakeDependencies, IntakeLoop, echo_filter
+    from workers.tasks import grouping_enqueue  # the tasks module imports this one
+
+    client = connect(settings.redis_url)
+    is_echo = None
+    if settings.intake_skip_echoes:
+        policy_version = load_policy(settings.policy_file).version
+        is_echo = echo_filter(_label_sink(client, settings), policy_version, object_store(settings))
+    queue = settings.queue
+
+    def behind() -> bool:
+        """Tasks wait in the broker's queue (kombu's Redis transport keeps it as a list named after the queue)."""
+        return bool(client.llen(queue))
+
+    deps = IntakeDependencies(
+        queue=event_queue(settings, source, address),
+        enqueue=grouping_enqueue(settings),
+        failures=_failure_store(client, settings),
+        batches=_batch_counters(client, settings),
+        is_echo=is_echo,
+        behind=behind,
+    )
+    return IntakeLoop(deps, intake_config(settings, source))
 
 
 def operator_state(settings: Settings) -> OperatorState:

@@ -86,15 +86,13 @@ def _record_failure(
     disposition: str = "failed",
 ) -> None:
     rt = runtime()
-    entry = FailureEntry(
-        bucket=ref.bucket,
-        key=ref.key,
-        version_id=ref.version_id,
-        etag=ref.etag,
+    message = str(exc)[:2000] or type(exc).__name__
+    entry = FailureEntry.of(
+        ref,
         batch_id=batch_id,
         task_id=task_id,
         error_class=type(exc).__name__,
-        message=str(exc)[:2000] or type(exc).__name__,
+        message=message,
         attempts=attempts,
         disposition=disposition,
     )

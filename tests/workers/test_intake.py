@@ -1,17 +1,40 @@
-"""The intake's dispatch step: one task per created object, bad notifications recorded, our own echoes dropped."""
+"""The intakes: one loop over a source's event queue (SQS, MinIO's Redis list, the in-memory fake). A notification
+becomes one task per created object, bad ones are recorded, our own echoes dropped; a round is all or nothing."""
 
 from __future__ import annotations
 
 import json
 import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
-from pipeline.adapters.memory import InMemoryFailureSink, InMemoryLabelSink, InMemoryObjectStore
+from pipeline.adapters.memory import (
+    InMemoryBatchCounters,
+    InMemoryEventQueue,
+    InMemoryFailureSink,
+    InMemoryLabelSink,
+    InMemoryObjectStore,
+)
+from pipeline.adapters.redis_list import RedisEventList
+from pipeline.adapters.sqs import SqsEventQueue
+from pipeline.errors import QueueUnavailable, SourceMisconfigured, StateUnavailable
+from pipeline.events import BucketAllowList, ParsedEvents, body_digest
+from pipeline.grouping import Grouper, GroupingRule
 from pipeline.model import ObjectRef
+from pipeline.ports import BatchCounters, EventQueue, FailureSink, QueuedEvent
 from pipeline.process import dedupe_key
-from workers.intake import Dispatched, dispatch, echo_filter
+from pipeline.settings import Settings
+from tests.support.event_samples import as_expected, needs_events, samples
+from tests.support.event_sources import SOURCES, EventSource, event_source
+from workers.intake import Dispatched, IntakeConfig, IntakeDependencies, IntakeLoop, Linger, RoundFailed
+from workers.intake.batch_ids import BatchWindow
+from workers.intake.dispatch import dispatch, echo_filter
 
 POLICY = "2026.11-1"
 
@@ -62,7 +85,7 @@ def run(body: str, sink: InMemoryLabelSink, *, filtered: bool = True) -> tuple[D
     return result, [f"{r.event_name} {r.key}" for r in enqueued]
 
 
-def test_the_copy_event_of_a_labelled_version_is_dropped(sink):
+def test_the_copy_event_of_a_labelled_version_is_dropped(sink: InMemoryLabelSink) -> None:
     assert run(notification(("ObjectCreated:Copy", "labelled.jpg", "e1")), sink) == (Dispatched(0, 1), [])
 
 
@@ -74,21 +97,21 @@ def test_the_copy_event_of_a_labelled_version_is_dropped(sink):
         (("ObjectCreated:Copy", "other.jpg", "e1"), "a user's copy to another key needs its own record"),
     ],
 )
-def test_everything_else_reaches_a_worker(sink, record: tuple[str, str, str], why: str):
+def test_everything_else_reaches_a_worker(sink: InMemoryLabelSink, record: tuple[str, str, str], why: str) -> None:
     assert run(notification(record), sink) == (Dispatched(1, 0), [f"{record[0]} {record[1]}"]), why
 
 
-def test_without_the_filter_echoes_reach_a_worker(sink):
+def test_without_the_filter_echoes_reach_a_worker(sink: InMemoryLabelSink) -> None:
     body = notification(("ObjectCreated:Copy", "labelled.jpg", "e1"))
     assert run(body, sink, filtered=False) == (Dispatched(1, 0), ["ObjectCreated:Copy labelled.jpg"])
 
 
-def test_a_mixed_notification_counts_both(sink):
+def test_a_mixed_notification_counts_both(sink: InMemoryLabelSink) -> None:
     body = notification(("ObjectCreated:Copy", "labelled.jpg", "e1"), ("ObjectCreated:Put", "new.jpg", "e9"))
     assert run(body, sink) == (Dispatched(1, 1), ["ObjectCreated:Put new.jpg"])
 
 
-def test_a_bad_notification_is_recorded_not_raised(sink):
+def test_a_bad_notification_is_recorded_not_raised() -> None:
     failures = InMemoryFailureSink()
     result = dispatch("not json", batch_id="b", enqueue=_never, failures=failures, origin="sqs:m1")
     assert result == Dispatched(0, 0, bad=1)
@@ -100,191 +123,229 @@ def _never(ref: Any, batch_id: str) -> None:
     raise AssertionError("nothing should be enqueued")
 
 
-class FakeSqs:
-    """receive_message / delete_message_batch of one queue, in memory."""
-
-    def __init__(self, bodies: list[str]) -> None:
-        self.messages = [{"MessageId": f"m{i}", "ReceiptHandle": f"r{i}", "Body": b} for i, b in enumerate(bodies)]
-        self.deleted: list[str] = []
-
-    def receive_message(self, **_: Any) -> dict[str, Any]:
-        return {"Messages": list(self.messages[:10])}
-
-    def delete_message_batch(self, *, Entries: list[dict[str, str]], **_: Any) -> dict[str, Any]:
-        self.deleted += [e["ReceiptHandle"] for e in Entries]
-        return {}
+# --- The loop, over any source ----------------------------------------------------------------------------------
 
 
 class Broker:
-    """A grouping enqueue whose publishes can fail, recording what reached the 'broker'."""
+    """A grouping enqueue whose group publishes can fail, recording what reached the 'broker' (keys per task)."""
 
     def __init__(self, *, fail_groups: bool = False) -> None:
-        from pipeline.grouping import Grouper, GroupingRule
-
         self.tasks: list[list[str]] = []
+        self.refs: list[ObjectRef] = []
         self.fail_groups = fail_groups
-        self.grouper = Grouper(
-            GroupingRule(max_objects=10),
-            publish_one=lambda r, b: self.tasks.append([r.key]),
-            publish_group=self._group,
-        )
+        self.grouper = Grouper(GroupingRule(max_objects=10), publish_one=self._one, publish_group=self._group)
 
-    def _group(self, refs: Any, batch_id: Any) -> None:
+    def _one(self, ref: ObjectRef, batch_id: str | None) -> None:
+        self.tasks.append([ref.key])
+        self.refs.append(ref)
+
+    def _group(self, refs: Sequence[ObjectRef], batch_id: str | None) -> None:
         if self.fail_groups:
             raise ConnectionError("broker down")
         self.tasks.append([r.key for r in refs])
+        self.refs += refs
 
 
-def sized(key: str) -> str:
-    return json.dumps(
-        {
-            "Records": [
-                {"eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": "u"}, "object": {"key": key, "size": 5}}}
-            ]
-        }
-    )
+def sized(key: str, bucket: str = "u") -> str:
+    """An upload of a small object (it may share a task)."""
+    record = {"eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": bucket}, "object": {"key": key, "size": 5}}}
+    return json.dumps({"Records": [record]})
 
 
-def sqs_intake(sqs: FakeSqs, broker: Broker, counted: list[int], linger: Any = None) -> Any:
-    from workers.intake import NO_LINGER
-    from workers.intake.sqs import SqsIntake
-
-    return SqsIntake(
-        sqs,
-        "q",
+def intake_on(
+    queue: EventQueue,
+    broker: Broker,
+    *,
+    failures: FailureSink | None = None,
+    batches: BatchCounters | None = None,
+    behind: Callable[[], bool] = lambda: False,
+    **config: Any,
+) -> IntakeLoop:
+    """The loop over ``queue`` with in-memory bookkeeping unless given; ``config`` are :class:`IntakeConfig` fields."""
+    deps = IntakeDependencies(
+        queue=queue,
         enqueue=broker.grouper,
-        flush=broker.grouper.flush,
-        discard=broker.grouper.discard,
-        failures=InMemoryFailureSink(),
-        count_queued=lambda batch, n, fields: counted.append(n),
-        linger=linger or NO_LINGER,
+        failures=failures or InMemoryFailureSink(),
+        batches=batches or InMemoryBatchCounters(),
+        behind=behind,
     )
+    return IntakeLoop(deps, IntakeConfig(**{"wait_seconds": 1, **config}))
 
 
-def redis_intake(client: Any, key: str, broker: Broker, counted: list[int], linger: Any = None) -> Any:
-    from workers.intake import NO_LINGER
-    from workers.intake.redis_list import RedisListIntake
-
-    return RedisListIntake(
-        client,
-        key,
-        enqueue=broker.grouper,
-        flush=broker.grouper.flush,
-        discard=broker.grouper.discard,
-        failures=InMemoryFailureSink(),
-        count_queued=lambda batch, n, fields: counted.append(n),
-        block_seconds=1,
-        linger=linger or NO_LINGER,
-    )
-
-
-def test_a_round_of_small_objects_goes_out_as_one_task_before_its_messages_are_deleted():
-    sqs, broker, counted = FakeSqs([sized("a"), sized("b"), sized("c")]), Broker(), []
-    assert sqs_intake(sqs, broker, counted).poll_once() == 3
-    assert (broker.tasks, sqs.deleted, counted) == ([["a", "b", "c"]], ["r0", "r1", "r2"], [3])
-
-
-def test_a_round_the_broker_refuses_deletes_nothing_and_leaves_nothing_buffered():
-    sqs, broker, counted = FakeSqs([sized("a"), sized("b")]), Broker(fail_groups=True), []
-    intake = sqs_intake(sqs, broker, counted)
-    assert intake.poll_once() == 0
-    assert (broker.tasks, sqs.deleted, counted) == ([], [], [])
-    broker.fail_groups = False
-    assert intake.poll_once() == 2  # SQS delivers the same round again
-    assert broker.tasks == [["a", "b"]], "the failed round's buffer was discarded, not published twice"
-    assert sqs.deleted == ["r0", "r1"]
-
-
-def test_a_redis_list_round_the_broker_refuses_goes_back_to_the_queue(redis_client, key_prefix):
-    key = f"{key_prefix}:events"
-    redis_client.rpush(key, sized("a"), sized("b"))
-    broker, counted = Broker(fail_groups=True), []
-    intake = redis_intake(redis_client, key, broker, counted)
-    with pytest.raises(ConnectionError):
+def drain(intake: IntakeLoop, done: Callable[[], object], timeout: float = 30.0) -> None:
+    """Poll rounds until ``done()`` (observable state), with a deadline."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, "the intake did not get through the queue"
         intake.poll_once()
-    assert redis_client.llen(f"{key}:processing") == 2, "the events wait in the processing list"
+
+
+def queued(batches: InMemoryBatchCounters) -> list[str]:
+    return [batch["queued"] for batch in batches.all().values()]
+
+
+@pytest.fixture(params=SOURCES)
+def source(request: pytest.FixtureRequest) -> EventSource:
+    return event_source(request.param, request)
+
+
+def test_a_round_of_small_objects_goes_out_as_one_task_before_its_events_are_acknowledged(
+    source: EventSource,
+) -> None:
+    source.push([sized("a"), sized("b"), sized("c")])
+    broker, batches = Broker(), InMemoryBatchCounters()
+    intake = intake_on(source.queue, broker, batches=batches, wait_seconds=source.wait_seconds)
+    with capture_logs() as logs:
+        assert intake.poll_once() == 3
+    assert broker.tasks == [["a", "b", "c"]]
+    assert (source.waiting(), source.in_flight(), queued(batches)) == (0, 0, ["3"])
+    [line] = [entry for entry in logs if entry["event"] == "intake.batch"]
+    unit = source.queue.unit
+    assert set(line) == {
+        "event",
+        "log_level",
+        "batch_id",
+        unit,
+        "tasks",
+        "echoes",
+        "bad_events",
+        "not_allowed",
+        "round_ms",
+    }
+    assert (line[unit], line["tasks"], line["echoes"], line["bad_events"], line["not_allowed"]) == (3, 3, 0, 0, 0)
+    assert line["batch_id"] == next(iter(batches.all()))
+    assert line["batch_id"].startswith(f"{source.queue.source}-")
+
+
+def test_a_round_the_broker_refuses_is_all_or_nothing_for_every_source(source: EventSource) -> None:
+    """docs/operations.md: if any task of a round cannot be published, no event of it is acknowledged, what was
+    buffered is dropped, and the whole round comes again (SQS after the visibility timeout, the Redis list from its
+    processing list before the next round). The same on every source."""
+    source.push([sized("a"), sized("b")])
+    broker, batches = Broker(fail_groups=True), InMemoryBatchCounters()
+    intake = intake_on(source.queue, broker, batches=batches, wait_seconds=source.wait_seconds)
+    with capture_logs() as logs, pytest.raises(RoundFailed) as failed:
+        intake.poll_once()
+    assert isinstance(failed.value.__cause__, ConnectionError)
+    assert (broker.tasks, queued(batches), broker.grouper.buffered()) == ([], [], False)
+    assert (source.waiting(), source.in_flight()) == (0, 2), "received, not acknowledged"
+    assert [(e["event"], e["log_level"], e[source.queue.unit]) for e in logs] == [("intake.enqueue_failed", "error", 2)]
     broker.fail_groups = False
-    assert intake.poll_once() == 2
-    assert broker.tasks == [["a", "b"]]
-    assert (redis_client.llen(key), redis_client.llen(f"{key}:processing"), counted) == (0, 0, [2])
+    drain(intake, lambda: broker.tasks)
+    assert [sorted(task) for task in broker.tasks] == [["a", "b"]], "the failed round's buffer was not sent twice"
+    assert (source.waiting(), source.in_flight(), queued(batches)) == (0, 0, ["2"])
 
 
-class TricklingSqs(FakeSqs):
-    """A queue whose receives hand out at most ``per_receive`` messages each, hiding them (in flight) as SQS does."""
+def test_a_round_whose_batch_cannot_be_counted_is_not_acknowledged(source: EventSource) -> None:
+    """The count is part of the round: a round acknowledged but never counted would leave its batch short."""
 
-    def __init__(self, bodies: list[str], per_receive: int) -> None:
-        super().__init__(bodies)
-        self.per_receive = per_receive
-        self.receives = 0
+    class DownCounters(InMemoryBatchCounters):
+        def count(self, *args: Any, **kwargs: Any) -> None:
+            raise ConnectionError("Redis down")
 
-    def receive_message(self, *, MaxNumberOfMessages: int = 10, **_: Any) -> dict[str, Any]:
-        self.receives += 1
-        count = min(self.per_receive, MaxNumberOfMessages)
-        handed, self.messages = self.messages[:count], self.messages[count:]
-        return {"Messages": handed}
-
-
-def lingering_intake(sqs: FakeSqs, broker: Broker, *, behind: bool, seconds: float = 5.0) -> Any:
-    from workers.intake import Linger
-
-    return sqs_intake(sqs, broker, [], Linger(seconds, buffered=broker.grouper.buffered, behind=lambda: behind))
+    source.push([sized("a")])
+    broker = Broker()
+    intake = intake_on(source.queue, broker, batches=DownCounters(), wait_seconds=source.wait_seconds)
+    with pytest.raises(RoundFailed):
+        intake.poll_once()
+    assert (broker.tasks, source.waiting(), source.in_flight()) == ([["a"]], 0, 1)
 
 
-def test_while_the_workers_are_behind_a_round_lingers_to_fill_its_groups():
-    sqs, broker = TricklingSqs([sized(f"k{i}") for i in range(12)], per_receive=3), Broker()
-    assert lingering_intake(sqs, broker, behind=True, seconds=0.2).poll_once() == 12
+@needs_events
+def test_every_real_notification_through_the_intake(source: EventSource) -> None:
+    """../shared/events through the loop on every source: the tasks are the refs expected.jsonl names, each bad
+    notification is one BadEvent entry (told apart by its body's digest), each skipped one is logged, and every
+    event is acknowledged. The namespace-format hash value is not a list item (its own test below)."""
+    delivered = [(s, body) for s in samples() if s.delivery != "redis-hash" for body in s.queued_bodies()]
+    source.push([body for _, body in delivered])
+    broker, failures, batches = Broker(), InMemoryFailureSink(), InMemoryBatchCounters()
+    intake = intake_on(source.queue, broker, failures=failures, batches=batches, wait_seconds=source.wait_seconds)
+    with capture_logs() as logs:
+        drain(intake, lambda: source.waiting() == source.in_flight() == 0)
+        assert intake.poll_once() == 0
+    assert sorted(map(_key, map(as_expected, broker.refs))) == sorted(_key(r) for s, _ in delivered for r in s.refs)
+    bad = {e["etag"] for e in failures.entries() if e["error_class"] == "BadEvent"}
+    assert bad >= {body_digest(body) for s, body in delivered if s.error}
+    tolerated = {body_digest(body) for s, body in delivered if s.error_ok}
+    assert bad - tolerated == {body_digest(body) for s, body in delivered if s.error}, "no unexpected BadEvent"
+    skipped = [e for e in logs if e["event"] == "intake.skipped"]
+    expected_skips = sum(1 for s, body in delivered if s.skipped and body_digest(body) not in bad)
+    assert len(skipped) == expected_skips
+    assert sum(e["tasks"] for e in logs if e["event"] == "intake.batch") == len(broker.refs)
+    assert sum(int(n) for n in queued(batches)) == len(broker.refs)
+
+
+def _key(ref: dict[str, Any]) -> tuple[str, ...]:
+    return tuple(str(ref[name]) for name in sorted(ref))
+
+
+# --- Lingering while the workers are behind ---------------------------------------------------------------------
+
+
+def lingering(queue: EventQueue, broker: Broker, *, behind: bool, seconds: float = 5.0) -> IntakeLoop:
+    return intake_on(queue, broker, behind=lambda: behind, linger=Linger(seconds))
+
+
+def trickling(count: int, per_receive: int) -> InMemoryEventQueue:
+    """A queue whose receives hand out at most ``per_receive`` events each."""
+    queue = InMemoryEventQueue(max_per_receive=per_receive)
+    queue.push(*(sized(f"k{i}") for i in range(count)))
+    return queue
+
+
+def test_while_the_workers_are_behind_a_round_lingers_to_fill_its_groups() -> None:
+    queue, broker = trickling(12, per_receive=3), Broker()
+    assert lingering(queue, broker, behind=True, seconds=0.2).poll_once() == 12
     assert broker.tasks == [[f"k{i}" for i in range(10)], ["k10", "k11"]], "a full group, then the round's rest"
-    assert sorted(sqs.deleted) == sorted(f"r{i}" for i in range(12)), "every message of the round acknowledged"
+    assert (queue.acknowledged, queue.in_flight) == ([sized(f"k{i}") for i in range(12)], {}), "all acknowledged"
 
 
-def test_a_quiet_system_sends_what_one_receive_brought_at_once():
-    sqs, broker = TricklingSqs([sized(f"k{i}") for i in range(5)], per_receive=3), Broker()
-    assert lingering_intake(sqs, broker, behind=False).poll_once() == 3
-    assert (broker.tasks, sqs.receives, sqs.deleted) == ([["k0", "k1", "k2"]], 1, ["r0", "r1", "r2"])
+def test_a_quiet_system_sends_what_one_receive_brought_at_once() -> None:
+    queue, broker = trickling(5, per_receive=3), Broker()
+    assert lingering(queue, broker, behind=False).poll_once() == 3
+    assert (broker.tasks, queue.receives, len(queue.acknowledged)) == ([["k0", "k1", "k2"]], 1, 3)
 
 
-def test_a_lingering_round_ends_when_its_time_is_up():
-    sqs, broker = TricklingSqs([sized("a"), sized("b")], per_receive=2), Broker()
-    assert lingering_intake(sqs, broker, behind=True, seconds=0.05).poll_once() == 2
-    assert broker.tasks == [["a", "b"]]
-    assert sqs.receives > 2, "it kept asking for more until the linger ran out"
+def test_a_lingering_round_ends_when_its_time_is_up() -> None:
+    queue, broker = trickling(2, per_receive=2), Broker()
+    assert lingering(queue, broker, behind=True, seconds=0.05).poll_once() == 2
+    assert broker.tasks == [["k0", "k1"]]
+    assert queue.receives > 2, "it kept asking for more until the linger ran out"
 
 
-def test_a_lingering_round_the_broker_refuses_deletes_nothing():
-    sqs, broker = TricklingSqs([sized(f"k{i}") for i in range(12)], per_receive=3), Broker(fail_groups=True)
-    assert lingering_intake(sqs, broker, behind=True, seconds=0.2).poll_once() == 0
-    assert (broker.tasks, sqs.deleted) == ([], []), "the round's messages come back after the visibility timeout"
+def test_a_lingering_round_the_broker_refuses_acknowledges_nothing() -> None:
+    queue, broker = trickling(12, per_receive=3), Broker(fail_groups=True)
+    with pytest.raises(RoundFailed):
+        lingering(queue, broker, behind=True, seconds=0.2).poll_once()
+    assert (broker.tasks, queue.acknowledged, len(queue.in_flight)) == ([], [], 12)
     assert not broker.grouper.buffered()
 
 
-def test_linger_takes_no_more_than_its_cap():
-    import threading
-
-    from workers.intake import Linger
-
+def test_linger_takes_no_more_than_its_cap() -> None:
     takes: list[int] = []
 
     def take() -> int:
         takes.append(10)
         return 10
 
-    linger = Linger(5.0, buffered=lambda: True, behind=lambda: True, max_events=35)
-    assert linger.fill(10, take, threading.Event()) == 40
+    linger = Linger(5.0, max_events=35)
+    assert linger.fill(10, take, threading.Event(), buffered=lambda: True, behind=lambda: True) == 40
     assert len(takes) == 3
 
 
-def test_a_redis_list_round_lingers_for_events_pushed_while_it_waits(redis_client, key_prefix):
+def test_a_round_asks_for_no_more_events_than_its_cap() -> None:
+    queue, broker = trickling(30, per_receive=4), Broker()
+    assert intake_on(queue, broker, behind=lambda: True, linger=Linger(5.0, max_events=9)).poll_once() == 9
+    assert (queue.receives, len(queue.ready)) == (3, 21), "4, 4, then the 1 the round had room for"
+
+
+def test_a_redis_list_round_lingers_for_events_pushed_while_it_waits(redis_client: Any, key_prefix: str) -> None:
     """The round's group fills exactly, so it stops lingering at once (well before the 5 s)."""
-    import threading
-
-    from workers.intake import Linger
-
     key = f"{key_prefix}:events"
     redis_client.rpush(key, *(sized(f"k{i}") for i in range(4)))
     late = threading.Timer(0.05, lambda: redis_client.rpush(key, *(sized(f"k{i}") for i in range(4, 10))))
     broker = Broker()
-    linger = Linger(5.0, buffered=broker.grouper.buffered, behind=lambda: True)
-    intake = redis_intake(redis_client, key, broker, [], linger)
+    intake = intake_on(RedisEventList(redis_client, key), broker, behind=lambda: True, linger=Linger(5.0))
     late.start()
     assert intake.poll_once() == 10
     late.join()
@@ -292,33 +353,69 @@ def test_a_redis_list_round_lingers_for_events_pushed_while_it_waits(redis_clien
     assert (redis_client.llen(key), redis_client.llen(f"{key}:processing")) == (0, 0)
 
 
-def test_the_intakes_linger_waits_only_while_tasks_wait_in_the_broker_queue(settings, redis_client):
-    from workers.cli import _enqueue_and_count
+class FlakyQueue(InMemoryEventQueue):
+    """Its second receive fails (SQS throttling, a dropped connection) after taking events (a Redis list's LMOVEs
+    part-way), which stay in flight."""
 
-    enqueue, _, _, linger = _enqueue_and_count(settings.with_overrides(intake_linger_ms=250), "sqs")
-    assert linger.seconds == 0.25
-    assert not linger.behind(), "an empty queue: the workers keep up"
+    def receive(self, wait_seconds: float, limit: int) -> list[QueuedEvent]:
+        events = super().receive(wait_seconds, limit)
+        if self.receives == 2:
+            raise ConnectionError("source unreachable")
+        return events
+
+
+def test_a_failed_receive_while_lingering_sends_the_round_as_it_is_and_gives_back_what_it_took() -> None:
+    queue, broker = FlakyQueue(max_per_receive=3), Broker()
+    queue.push(*(sized(f"k{i}") for i in range(5)))
+    intake = lingering(queue, broker, behind=True)
+    with capture_logs() as logs:
+        assert intake.poll_once() == 3
+    assert broker.tasks == [["k0", "k1", "k2"]], "not held back for a retry"
+    assert [e["event"] for e in logs if e["log_level"] == "warning"] == ["intake.linger_receive_failed"]
+    assert len(queue.acknowledged) == 3 and len(queue.in_flight) == 2, "the failed receive's events wait"
+    assert intake.poll_once() == 2, "given back before the next round"
+    assert broker.tasks[-1] == ["k3", "k4"]
+
+
+# --- The intakes' wiring from the settings (workers/composition.py) -----------------------------------------------
+
+
+def test_the_intakes_linger_waits_only_while_tasks_wait_in_the_broker_queue(
+    settings: Settings, redis_client: Any
+) -> None:
+    from workers.composition import build_intake, intake_config
+
+    assert intake_config(settings.with_overrides(intake_linger_ms=250), "sqs").linger == Linger(0.25)
+    deps = build_intake(settings, "redis", f"{settings.key_prefix}:events").dependencies
+    assert not deps.behind(), "an empty queue: the workers keep up"
     redis_client.rpush(settings.queue, b"{}")  # a task no worker has taken yet (kombu keeps the queue as a list)
-    assert linger.behind()
-    enqueue(ObjectRef(bucket="u", key="k", size=5), "b")
-    assert linger.buffered(), "the grouping enqueue holds a partial group"
-    enqueue.discard()
+    assert deps.behind()
+    deps.enqueue(ObjectRef(bucket="u", key="k", size=5), "b")
+    assert deps.enqueue.buffered(), "the grouping enqueue holds a partial group"
+    deps.enqueue.discard()
 
 
-class FlakySqs(TricklingSqs):
-    """Its second receive fails (SQS throttling, a dropped connection)."""
+def test_the_intakes_take_their_pacing_allow_list_and_window_from_the_settings(settings: Settings) -> None:
+    from workers.composition import intake_config
 
-    def receive_message(self, **kwargs: Any) -> dict[str, Any]:
-        if self.receives == 1:
-            self.receives += 1
-            raise ConnectionError("SQS unreachable")
-        return super().receive_message(**kwargs)
+    changed = settings.with_overrides(
+        buckets="a,b", intake_batch_window_seconds=600, intake_batch_ttl_seconds=7200, sqs_wait_seconds=5
+    )
+    sqs = intake_config(changed, "sqs")
+    assert sqs.allowed.buckets == frozenset({"a", "b"})
+    assert (sqs.window, sqs.batch_ttl, sqs.wait_seconds, sqs.max_quiet) == (BatchWindow(600), 7200, 5, 45)
+    redis = intake_config(settings, "redis")
+    assert redis.allowed.allows_any
+    assert (redis.wait_seconds, redis.max_quiet) == (5, 60)
 
 
-def test_a_failed_receive_while_lingering_sends_the_round_as_it_is():
-    sqs, broker = FlakySqs([sized(f"k{i}") for i in range(5)], per_receive=3), Broker()
-    assert lingering_intake(sqs, broker, behind=True).poll_once() == 3
-    assert (broker.tasks, sqs.deleted) == ([["k0", "k1", "k2"]], ["r0", "r1", "r2"]), "not held back for a retry"
+@pytest.mark.parametrize(("source_name", "queue_type"), [("sqs", SqsEventQueue), ("redis", RedisEventList)])
+def test_build_intake_wires_the_source_queue(settings: Settings, source_name: Any, queue_type: type) -> None:
+    from workers.composition import build_intake
+
+    intake = build_intake(settings, source_name, "https://sqs.example/q" if source_name == "sqs" else "events")
+    assert isinstance(intake.dependencies.queue, queue_type)
+    assert isinstance(intake.dependencies.enqueue, Grouper)
 
 
 # --- One bad notification never holds back the others (issue 9, item 4) --------------------------------------------
@@ -341,25 +438,16 @@ def metric(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, {"source": "redis", **labels}) or 0.0
 
 
-def test_bad_notifications_in_front_of_good_ones_are_recorded_and_the_good_ones_enqueued(redis_client, key_prefix):
-    from workers.intake.redis_list import RedisListIntake
-
+def test_bad_notifications_in_front_of_good_ones_are_recorded_and_the_good_ones_enqueued(
+    redis_client: Any, key_prefix: str
+) -> None:
     key = f"{key_prefix}:events"
     redis_client.rpush(key, DEEP, INFINITE_SIZE, sized("a"), "not json", sized("b"))
-    broker, counted, failures = Broker(), [], redis_failures(redis_client, key_prefix)
-    intake = RedisListIntake(
-        redis_client,
-        key,
-        enqueue=broker.grouper,
-        flush=broker.grouper.flush,
-        discard=broker.grouper.discard,
-        failures=failures,
-        count_queued=lambda batch, n, fields: counted.append(n),
-        block_seconds=1,
-    )
+    broker, batches, failures = Broker(), InMemoryBatchCounters(), redis_failures(redis_client, key_prefix)
+    intake = intake_on(RedisEventList(redis_client, key), broker, failures=failures, batches=batches)
     before = metric("media_ingest_intake_bad_events_total"), metric("media_ingest_intake_rounds_total")
     assert intake.poll_once() == 2
-    assert (broker.tasks, counted) == ([["a", "b"]], [2])
+    assert (broker.tasks, queued(batches)) == ([["a", "b"]], ["2"])
     assert (redis_client.llen(key), redis_client.llen(f"{key}:processing")) == (0, 0), "all acknowledged"
     after = metric("media_ingest_intake_bad_events_total"), metric("media_ingest_intake_rounds_total")
     assert (after[0] - before[0], after[1] - before[1]) == (3, 1), "three bad events in one round"
@@ -376,58 +464,27 @@ def test_bad_notifications_in_front_of_good_ones_are_recorded_and_the_good_ones_
     assert intake.poll_once() == 0, "nothing left behind to be taken again"
 
 
-def test_a_parser_bug_is_recorded_as_a_bad_event_not_raised(monkeypatch):
-    import workers.intake as intake
-
-    def broken(body: Any) -> Any:
+def test_a_parser_bug_is_recorded_as_a_bad_event_not_raised() -> None:
+    def broken(body: str | bytes) -> ParsedEvents:
         raise TypeError("a bug")
 
-    monkeypatch.setattr(intake, "parse_notification", broken)
     failures = InMemoryFailureSink()
-    assert dispatch(sized("a"), batch_id="b", enqueue=_never, failures=failures, origin="sqs:m1") == Dispatched(bad=1)
+    with capture_logs() as logs:
+        result = dispatch(sized("a"), batch_id="b", enqueue=_never, failures=failures, origin="sqs:m1", parse=broken)
+    assert result == Dispatched(bad=1)
     [entry] = failures.entries()
     assert entry["message"].startswith("the notification parser failed on it (TypeError: a bug); body starts")
+    assert [e["event"] for e in logs] == ["intake.parser_error", "intake.bad_event"]
 
 
-def sqs_intake_on(sqs_client: Any, queue_url: str, broker: Broker, failures: Any, **kwargs: Any) -> Any:
-    from workers.intake.sqs import SqsIntake
-
-    return SqsIntake(
-        sqs_client,
-        queue_url,
-        enqueue=broker.grouper,
-        flush=broker.grouper.flush,
-        discard=broker.grouper.discard,
-        failures=failures,
-        count_queued=kwargs.pop("count_queued", lambda batch, n, fields: None),
-        wait_seconds=1,
-        visibility_timeout=30,
-        **kwargs,
-    )
-
-
-def queue_empty(sqs_client: Any, queue_url: str) -> bool:
-    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-    attributes = sqs_client.get_queue_attributes(QueueUrl=queue_url, AttributeNames=names)["Attributes"]
-    return all(attributes[name] == "0" for name in names)
-
-
-def drain(intake: Any, done: Any, timeout: float = 30.0) -> None:
-    """Poll rounds until ``done()`` (observable state), with a deadline."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    while not done():
-        assert time.monotonic() < deadline, "the intake did not get through the queue"
-        intake.poll_once()
-
-
-def test_on_sqs_bad_messages_are_recorded_and_deleted_and_their_neighbours_go_through(sqs, redis_client, key_prefix):
+def test_on_sqs_bad_messages_are_recorded_and_deleted_and_their_neighbours_go_through(
+    sqs: Any, redis_client: Any, key_prefix: str
+) -> None:
     queue_url = sqs.create_queue(QueueName=f"{key_prefix}-bad")["QueueUrl"]
     bodies = [DEEP, sized("a"), INFINITE_SIZE, sized("b"), '{"Records": [{"s3": 7}]}', sized("c")]
     ids = [sqs.send_message(QueueUrl=queue_url, MessageBody=body)["MessageId"] for body in bodies]
     broker, failures = Broker(), redis_failures(redis_client, key_prefix)
-    intake = sqs_intake_on(sqs, queue_url, broker, failures)
+    intake = intake_on(SqsEventQueue(sqs, queue_url, visibility_timeout=30), broker, failures=failures)
     drain(intake, lambda: sorted(k for task in broker.tasks for k in task) == ["a", "b", "c"])
     bad = {e["key"]: e["message"].split("; body starts")[0] for e in failures.entries()}
     assert bad == {
@@ -435,63 +492,164 @@ def test_on_sqs_bad_messages_are_recorded_and_deleted_and_their_neighbours_go_th
         f"sqs:{ids[2]}": "event record 'ObjectCreated:Put': size inf is not a whole number of bytes",
         f"sqs:{ids[4]}": "event record '' has no s3 section",
     }
-    assert queue_empty(sqs, queue_url), "the bad messages were deleted with their rounds, not left to redeliver"
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=names)["Attributes"]
+    assert [attributes[name] for name in names] == ["0", "0"], "the bad messages were deleted with their rounds"
 
 
-# --- The bucket allow-list at the intake (issue 9, item 8) ----------------------------------------------------------
+# --- MinIO's namespace format: a hash, refused at start with one line (issue 10) ----------------------------------
+
+NAMESPACE_VALUE = json.dumps({"Records": [json.loads(sized("myphoto.jpg", bucket="images"))["Records"][0]]})
+"""What MinIO's ``namespace`` format HSETs under ``bucket/key`` (a notification of the object's last event)."""
 
 
-def in_bucket(bucket: str, key: str) -> str:
-    return sized(key).replace('"name": "u"', f'"name": "{bucket}"')
-
-
-def test_the_intake_records_an_object_of_a_bucket_not_allowed_as_a_skip(redis_client, key_prefix):
-    from pipeline.events import BucketAllowList
-    from workers.intake.redis_list import RedisListIntake
-
+def test_a_namespace_format_hash_is_refused_at_start_with_one_line(redis_client: Any, key_prefix: str) -> None:
     key = f"{key_prefix}:events"
-    redis_client.rpush(key, in_bucket("backups", "secret.jpg"), in_bucket("uploads", "a.jpg"))
-    broker, failures = Broker(), redis_failures(redis_client, key_prefix)
-    intake = RedisListIntake(
-        redis_client,
-        key,
-        enqueue=broker.grouper,
-        flush=broker.grouper.flush,
-        discard=broker.grouper.discard,
-        failures=failures,
-        count_queued=lambda batch, n, fields: None,
-        block_seconds=1,
-        allowed=BucketAllowList.parse("uploads,avatars"),
+    redis_client.hset(key, "images/myphoto.jpg", NAMESPACE_VALUE)
+    intake = intake_on(RedisEventList(redis_client, key), Broker())
+    with capture_logs() as logs:
+        assert intake.run() == 2
+    assert [(e["event"], e["log_level"], e["key"]) for e in logs] == [("intake.refused", "error", key)]
+    assert logs[0]["reason"] == (
+        f"Redis key {key!r} is a hash (MinIO's namespace format), not the list `intake redis` drains: configure "
+        "MinIO's Redis notification target with format=access (MINIO_NOTIFY_REDIS_FORMAT_<ID>=access), then delete "
+        "the key"
     )
-    skipped = metric("media_ingest_intake_skipped_total", reason="bucket_not_allowed")
-    assert intake.poll_once() == 1
-    assert broker.tasks == [["a.jpg"]]
-    assert metric("media_ingest_intake_skipped_total", reason="bucket_not_allowed") == skipped + 1
-    [entry] = failures.entries()
-    assert (entry["bucket"], entry["key"], entry["error_class"], entry["disposition"]) == (
-        "backups",
-        "secret.jpg",
-        "BucketNotAllowed",
-        "skipped",
-    )
-    assert entry["message"] == (
-        "bucket 'backups' is not in MEDIA_INGEST_BUCKETS (avatars, uploads): not read; add it there to label its "
-        "objects"
-    )
-    assert redis_client.llen(key) == redis_client.llen(f"{key}:processing") == 0
+    assert redis_client.hlen(key) == 1, "the hash is left as it was"
 
 
-def test_the_intakes_take_the_allow_list_and_the_window_from_the_settings(settings):
-    from workers.cli import _intake_scope
-    from workers.intake import BatchWindow
+def test_media_ingest_intake_redis_on_a_hash_exits_2_with_that_one_line(
+    processes: Any, redis_client: Any, key_prefix: str
+) -> None:
+    key = f"{key_prefix}:events"
+    redis_client.hset(key, "images/myphoto.jpg", NAMESPACE_VALUE)
+    intake = processes.start("intake", "redis", key, name="intake")
+    assert intake.wait(60) == 2
+    [line] = processes.logs(tail=None).splitlines()[1:]  # after the log file's name
+    refused = json.loads(line)
+    assert (refused["event"], refused["level"], refused["key"]) == ("intake.refused", "error", key)
+    assert "is a hash (MinIO's namespace format)" in refused["reason"] and "format=access" in refused["reason"]
 
-    scope = _intake_scope(settings.with_overrides(buckets="a,b", intake_batch_window_seconds=600))
-    assert scope["allowed"].buckets == frozenset({"a", "b"})
-    assert scope["window"] == BatchWindow(600)
-    assert _intake_scope(settings)["allowed"].allows_any
+
+@needs_events
+def test_the_real_namespace_format_value_hset_as_minio_does_is_refused(redis_client: Any, key_prefix: str) -> None:
+    [sample] = [s for s in samples() if s.delivery == "redis-hash"]
+    key = f"{key_prefix}:events"
+    [ref] = sample.refs
+    redis_client.hset(key, f"{ref['bucket']}/{ref['key']}", sample.text())
+    with pytest.raises(SourceMisconfigured, match=r"is a hash .* format=access"):
+        RedisEventList(redis_client, key).check()
 
 
-def test_a_worker_never_fetches_an_object_of_a_bucket_not_allowed(s3, bucket, samples, settings, processes):
+def test_a_key_that_turns_into_a_hash_while_the_intake_runs_stops_it_with_the_same_line(
+    redis_client: Any, key_prefix: str
+) -> None:
+    """No WRONGTYPE every 2 s forever: the receive that meets the hash raises the refusal, and the loop stops."""
+    key = f"{key_prefix}:events"
+    queue = RedisEventList(redis_client, key)
+    queue.check()  # no key yet: fine
+    redis_client.hset(key, "images/myphoto.jpg", NAMESPACE_VALUE)
+    with pytest.raises(SourceMisconfigured, match=re.escape(f"Redis key {key!r} is a hash")):
+        queue.receive(1, 10)
+    processing = f"{key}:processing"
+    redis_client.delete(key)
+    redis_client.set(processing, "x")
+    with pytest.raises(SourceMisconfigured, match=re.escape(f"Redis key {processing!r} is a string")):
+        queue.check()
+
+
+@dataclass
+class FaultyQueue(InMemoryEventQueue):
+    """Every receive fails with ``fault`` and asks the loop to stop, so its retry wait returns at once."""
+
+    fault: Exception = field(default_factory=ConnectionError)
+    intake: IntakeLoop | None = None
+
+    def receive(self, wait_seconds: float, limit: int) -> list[QueuedEvent]:
+        assert self.intake is not None
+        self.intake.stopping.set()
+        raise self.fault
+
+
+def test_a_misconfigured_source_found_by_a_round_ends_the_run_with_the_refusal() -> None:
+    queue = FaultyQueue(fault=SourceMisconfigured("reconfigured under us"))
+    intake = intake_on(queue, Broker())
+    queue.intake = intake
+    with capture_logs() as logs:
+        assert intake.run() == 2
+    assert [e["event"] for e in logs][-1] == "intake.refused"
+    assert logs[-1]["reason"] == "reconfigured under us"
+
+
+# --- The run loop: start, stop, retry, readiness -------------------------------------------------------------------
+
+
+@dataclass
+class StoppingQueue(InMemoryEventQueue):
+    """Asks the loop to stop on its ``stop_at``-th receive (as SIGTERM would), after handing out its events."""
+
+    intake: IntakeLoop | None = None
+    stop_at: int = 1
+
+    def receive(self, wait_seconds: float, limit: int) -> list[QueuedEvent]:
+        events = super().receive(wait_seconds, limit)
+        if self.receives >= self.stop_at and self.intake is not None:
+            self.intake.stopping.set()
+        return events
+
+
+def test_run_logs_its_start_rounds_and_stop_and_is_ready_after_a_round() -> None:
+    queue = StoppingQueue(source="sqs", unit="messages")
+    queue.push(sized("a"))
+    intake = intake_on(queue, Broker(), allowed=BucketAllowList.parse("u"), max_quiet=0.0)
+    queue.intake = intake
+    with capture_logs() as logs:
+        assert intake.run() == 0
+    assert [e["event"] for e in logs] == ["intake.started", "intake.batch", "intake.stopped"]
+    assert logs[0]["queue"] == "sqs" and logs[1]["messages"] == 1
+    assert intake.problem() is not None, "max_quiet 0: not ready the moment after"
+    assert intake_on(queue, Broker(), max_quiet=60.0).problem() is None
+
+
+def test_a_failed_round_is_logged_once_retried_and_leaves_readiness_alone() -> None:
+    queue = StoppingQueue()
+    queue.push(sized("a"), sized("b"))
+    broker = Broker(fail_groups=True)
+    intake = intake_on(queue, broker)
+    queue.intake = intake
+    before = intake.last_poll
+    with capture_logs() as logs:
+        assert intake.run() == 0
+    assert [e["event"] for e in logs if e["log_level"] != "info"] == ["buckets.any_allowed", "intake.enqueue_failed"]
+    assert intake.last_poll == before, "a failed round is not a successful poll"
+    assert len(queue.in_flight) == 2
+
+
+@pytest.mark.parametrize(
+    ("fault", "event", "retry_in_s"),
+    [
+        (StateUnavailable("take events from k: Redis unreachable"), "intake.redis_unavailable", 1.0),
+        (QueueUnavailable("SQS receive from q: throttled"), "intake.poll_failed", 2.0),
+    ],
+)
+def test_a_fault_outside_a_round_is_logged_and_the_poll_retried(
+    fault: Exception, event: str, retry_in_s: float
+) -> None:
+    queue = FaultyQueue(fault=fault)
+    intake = intake_on(queue, Broker(), allowed=BucketAllowList.parse("u"))
+    queue.intake = intake
+    with capture_logs() as logs:
+        assert intake.run() == 0
+    assert [(e["event"], e.get("retry_in_s")) for e in logs] == [
+        ("intake.started", None),
+        (event, retry_in_s),
+        ("intake.stopped", None),
+    ]
+
+
+def test_a_worker_never_fetches_an_object_of_a_bucket_not_allowed(
+    s3: Any, bucket: str, samples: Any, settings: Settings, processes: Any
+) -> None:
     """The worker checks too: tasks also come from submit, replay and backfill. The bucket exists and holds the
     object, so only the allow-list can explain a skip; the object is not labelled and gets no record."""
     import time
@@ -527,7 +685,7 @@ def test_a_worker_never_fetches_an_object_of_a_bucket_not_allowed(s3, bucket, sa
 # --- Intake batches per time window (issue 9, item 6) ---------------------------------------------------------------
 
 
-def test_a_batch_window_names_its_start_and_bounds():
+def test_a_batch_window_names_its_start_and_bounds() -> None:
     from datetime import UTC, datetime
 
     from workers.intake import BatchWindow
@@ -547,27 +705,27 @@ def test_a_batch_window_names_its_start_and_bounds():
     assert BatchWindow(600).batch_id("redis", at) == "redis-20261202T1430"
 
 
-def test_two_rounds_in_one_window_share_one_batch_kept_for_the_intake_ttl(settings, redis_client, key_prefix):
-    """Through the intake's real counter (workers.cli): both rounds' tasks add up in one batch hash, whose TTL is
-    the intake's (not 30 days), and which a worker's count (no TTL of its own) does not lengthen."""
+def test_two_rounds_in_one_window_share_one_batch_kept_for_the_intake_ttl(
+    settings: Settings, redis_client: Any, key_prefix: str
+) -> None:
+    """Through the intake's real counters and config (workers.composition): both rounds' tasks add up in one
+    batch hash, whose TTL is the intake's (not 30 days), and which a worker's count (no TTL of its own) does not
+    lengthen."""
     from pipeline.adapters.redis_store import RedisBatchCounters
-    from workers.cli import _enqueue_and_count
-    from workers.intake.redis_list import RedisListIntake
+    from workers.composition import batch_counters, intake_config
 
     ttl = 2 * 3600
-    _, failures, count, _ = _enqueue_and_count(settings.with_overrides(intake_batch_ttl_seconds=ttl), "redis")
+    changed = settings.with_overrides(intake_batch_ttl_seconds=ttl)
+    config = intake_config(changed, "redis")
     key = f"{key_prefix}:events"
     broker = Broker()
-    intake = RedisListIntake(
-        redis_client,
-        key,
+    deps = IntakeDependencies(
+        queue=RedisEventList(redis_client, key),
         enqueue=broker.grouper,
-        flush=broker.grouper.flush,
-        discard=broker.grouper.discard,
-        failures=failures,
-        count_queued=count,
-        block_seconds=1,
+        failures=InMemoryFailureSink(),
+        batches=batch_counters(changed),
     )
+    intake = IntakeLoop(deps, IntakeConfig(wait_seconds=1, window=config.window, batch_ttl=config.batch_ttl))
     redis_client.rpush(key, sized("a"), sized("b"))
     assert intake.poll_once() == 2
     redis_client.rpush(key, sized("c"))
@@ -584,7 +742,9 @@ def test_two_rounds_in_one_window_share_one_batch_kept_for_the_intake_ttl(settin
     assert counters.get(batch_id)["labelled"] == "1"
 
 
-def test_a_window_batch_is_finished_only_while_every_queued_object_has_ended(redis_client, key_prefix):
+def test_a_window_batch_is_finished_only_while_every_queued_object_has_ended(
+    redis_client: Any, key_prefix: str
+) -> None:
     from pipeline.adapters.redis_store import RedisBatchCounters
 
     counters = RedisBatchCounters(redis_client, prefix=key_prefix)
@@ -601,7 +761,7 @@ def test_a_window_batch_is_finished_only_while_every_queued_object_has_ended(red
     assert (batch["queued"], batch["labelled"], batch["skipped"], batch["ttl"]) == ("3", "2", "1", "3600")
 
 
-def test_the_batch_listing_reads_a_bounded_index_not_the_keyspace(redis_client, key_prefix, monkeypatch):
+def test_the_batch_listing_reads_a_bounded_index_not_the_keyspace(redis_client: Any, key_prefix: str) -> None:
     from pipeline.adapters.redis_store import RedisBatchCounters
 
     counters = RedisBatchCounters(redis_client, prefix=key_prefix)
@@ -612,7 +772,7 @@ def test_the_batch_listing_reads_a_bounded_index_not_the_keyspace(redis_client, 
     assert counters.all()["replay-1"]["parents"] == "sqs-20261202T1400,b2"
     index = f"{key_prefix}:batches"
     redis_client.zadd(index, {"expired-long-ago": 1.0})  # older than any batch's retention
-    monkeypatch.setattr(RedisBatchCounters, "INDEX_MAX", 3)
+    counters = RedisBatchCounters(redis_client, prefix=key_prefix, index_max=3)
     for n in range(5):
         counters.count(f"b{n}", "queued")
     assert [m.decode() for m in redis_client.zrange(index, 0, -1)] == ["b2", "b3", "b4"], "by age, then by count"
@@ -621,7 +781,7 @@ def test_the_batch_listing_reads_a_bounded_index_not_the_keyspace(redis_client, 
     assert redis_client.zscore(index, "b3") is None, "an expired batch leaves the index when listed"
 
 
-def test_media_ingest_batches_lists_an_open_window(settings, redis_client, key_prefix):
+def test_media_ingest_batches_lists_an_open_window(settings: Settings, redis_client: Any, key_prefix: str) -> None:
     import os
     import subprocess
     import sys
@@ -660,14 +820,14 @@ def test_media_ingest_batches_lists_an_open_window(settings, redis_client, key_p
         ({"MEDIA_INGEST_INTAKE_BATCH_TTL_SECONDS": "600"}, "INTAKE_BATCH_TTL_SECONDS (600) must be at least"),
     ],
 )
-def test_bad_intake_settings_stop_the_process_with_one_line(env, message):
+def test_bad_intake_settings_stop_the_process_with_one_line(env: dict[str, str], message: str) -> None:
     from pipeline.settings import SettingsError, load_settings
 
     with pytest.raises(SettingsError, match=re.escape(message)):
         load_settings(env)
 
 
-def test_intake_settings_defaults_and_values():
+def test_intake_settings_defaults_and_values() -> None:
     from pipeline.settings import load_settings
 
     defaults = load_settings({})
@@ -686,7 +846,7 @@ def test_intake_settings_defaults_and_values():
     assert load_settings(s.to_environ()) == s, "child processes get the same settings"
 
 
-def test_a_huge_bad_list_item_is_recorded_with_a_short_preview():
+def test_a_huge_bad_list_item_is_recorded_with_a_short_preview() -> None:
     failures = InMemoryFailureSink()
     body = b"\xff" + b"x" * (64 * 1024 * 1024)  # a Redis list item may be any size; only its start is decoded
     assert dispatch(body, batch_id="b", enqueue=_never, failures=failures, origin="redis:k") == Dispatched(bad=1)
