@@ -11,6 +11,7 @@ import pytest
 from pipeline.errors import BadEvent
 from pipeline.events import ParsedEvents, parse_notification
 from pipeline.model import ObjectRef
+from tests.support.event_samples import REF_FIELDS, Sample, as_expected, needs_events, payload_files, samples
 
 
 def s3_record(
@@ -596,3 +597,37 @@ def test_a_malformed_allow_list_is_refused(value, reason):
 
     with pytest.raises(ValueError, match=reason):
         BucketAllowList.parse(value)
+
+
+# --- Real notifications written by others (../shared/events, with its expected.jsonl) -----------------------------
+
+
+@needs_events
+def test_every_payload_in_the_folder_has_an_expectation_and_every_expectation_a_payload() -> None:
+    assert {sample.file for sample in samples()} == payload_files()
+    assert len(samples()) == len(payload_files()), "one expectation per payload"
+
+
+@needs_events
+@pytest.mark.parametrize("sample", samples(), ids=lambda sample: sample.file.removesuffix(".json"))
+def test_a_real_notification_parses_as_expected(sample: Sample) -> None:
+    """What expected.jsonl says each body yields: its refs (bucket, key URL-decoded, size, ETag without quotes,
+    version id, sequencer, event name), a skip with a reason (test events, deletions, lifecycle, restores), or a
+    ``BadEvent`` (not an upload notification). A Lambda envelope is not a notification itself; its records' bodies,
+    what SQS carried, are."""
+    assert all(set(ref) == set(REF_FIELDS) for ref in sample.refs), "expected.jsonl names fields the test ignores"
+    if sample.whole_is_error:
+        with pytest.raises(BadEvent):
+            parse_notification(sample.text())
+    refs: list[ObjectRef] = []
+    for body in sample.queued_bodies():
+        try:
+            parsed = parse_notification(body)
+        except BadEvent:
+            assert sample.error or sample.error_ok, f"rejected, but expected.jsonl says: {sample.note}"
+            continue
+        assert not sample.error, f"accepted, but expected.jsonl says: {sample.note}"
+        assert bool(parsed.skipped) == sample.skipped, sample.note
+        assert all(parsed.skipped), "a skip says why"
+        refs += parsed.refs
+    assert [as_expected(ref) for ref in refs] == list(sample.refs), sample.note
