@@ -18,7 +18,14 @@ from tests.support.event_sources import SOURCES, EventSource, event_source
 
 @pytest.fixture(params=SOURCES)
 def source(request: pytest.FixtureRequest) -> EventSource:
+    """SQS messages hidden for a second after a receive: they come back soon."""
     return event_source(request.param, request)
+
+
+@pytest.fixture(params=SOURCES)
+def held(request: pytest.FixtureRequest) -> EventSource:
+    """SQS messages hidden for a minute after a receive: in flight for the whole test, however slow the machine."""
+    return event_source(request.param, request, visibility_timeout=60)
 
 
 def bodies(n: int) -> list[str]:
@@ -30,7 +37,8 @@ def test_an_empty_queue_gives_nothing(source: EventSource) -> None:
     assert source.queue.receive(0, 10) == []
 
 
-def test_received_events_are_in_flight_until_acknowledged(source: EventSource) -> None:
+def test_received_events_are_in_flight_until_acknowledged(held: EventSource) -> None:
+    source = held
     source.push(bodies(3))
     first = source.queue.receive(source.wait_seconds, 2)
     assert [e.body if isinstance(e.body, str) else e.body.decode() for e in first] == bodies(2)
@@ -60,7 +68,8 @@ def test_what_was_never_acknowledged_comes_back(source: EventSource) -> None:
     assert (source.waiting(), source.in_flight()) == (0, 0)
 
 
-def test_a_receive_takes_at_most_its_limit_and_the_source_maximum(source: EventSource) -> None:
+def test_a_receive_takes_at_most_its_limit_and_the_source_maximum(held: EventSource) -> None:
+    source = held
     source.push(bodies(12))
     assert len(source.queue.receive(source.wait_seconds, 3)) == 3
     most = {"sqs": 10, "redis": 100, "memory": 10}[source.queue.source]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -125,39 +126,39 @@ PHOTO = ObjectRef(
 )
 
 
-def test_s3_notification_as_sqs_body():
+def test_s3_notification_as_sqs_body() -> None:
     assert parse_notification(sqs_body(s3_record())) == ParsedEvents(refs=(PHOTO,), skipped=())
 
 
 @pytest.mark.parametrize("as_type", [str, bytes, json.loads], ids=["str", "bytes", "decoded"])
-def test_body_may_be_text_bytes_or_already_decoded(as_type):
+def test_body_may_be_text_bytes_or_already_decoded(as_type: Any) -> None:
     body = sqs_body(s3_record())
     parsed = parse_notification(body.encode() if as_type is bytes else as_type(body))
     assert parsed.refs == (PHOTO,)
 
 
-def test_several_records_keep_their_order():
+def test_several_records_keep_their_order() -> None:
     body = sqs_body(s3_record("a.jpg"), s3_record("b.jpg"), s3_record("c.jpg"))
     assert [ref.key for ref in parse_notification(body).refs] == ["a.jpg", "b.jpg", "c.jpg"]
 
 
-def test_sns_wrapped_s3_notification():
+def test_sns_wrapped_s3_notification() -> None:
     parsed = parse_notification(sns_envelope(sqs_body(s3_record())))
     assert parsed == ParsedEvents(refs=(PHOTO,), skipped=())
 
 
-def test_s3_test_event_is_skipped_with_reason():
+def test_s3_test_event_is_skipped_with_reason() -> None:
     assert parse_notification(json.dumps(TEST_EVENT)) == ParsedEvents(
         refs=(), skipped=("s3:TestEvent for bucket 'media-uploads'",)
     )
 
 
-def test_s3_test_event_inside_sns_is_skipped_too():
+def test_s3_test_event_inside_sns_is_skipped_too() -> None:
     parsed = parse_notification(sns_envelope(json.dumps(TEST_EVENT)))
     assert parsed == ParsedEvents(refs=(), skipped=("s3:TestEvent for bucket 'media-uploads'",))
 
 
-def test_eventbridge_object_created():
+def test_eventbridge_object_created() -> None:
     assert parse_notification(json.dumps(eventbridge())) == ParsedEvents(
         refs=(
             ObjectRef(
@@ -175,19 +176,19 @@ def test_eventbridge_object_created():
     )
 
 
-def test_eventbridge_object_deleted_is_skipped_with_reason():
+def test_eventbridge_object_deleted_is_skipped_with_reason() -> None:
     parsed = parse_notification(json.dumps(eventbridge("Object Deleted", **{"deletion-type": "Permanently Deleted"})))
     assert parsed == ParsedEvents(refs=(), skipped=("Object Deleted for s3://media-uploads/uploads/photo.jpg",))
 
 
-def test_minio_redis_access_format():
+def test_minio_redis_access_format() -> None:
     record = s3_record("uploads%2Fphoto.jpg", event_name="s3:ObjectCreated:Put", source="minio:s3")
     body = json.dumps([{"Event": [record], "EventTime": "2026-11-25T10:41:06.512Z"}])
     parsed = parse_notification(body)
     assert parsed == ParsedEvents(refs=(PHOTO,), skipped=())
 
 
-def test_minio_access_format_with_several_entries():
+def test_minio_access_format_with_several_entries() -> None:
     body = json.dumps(
         [
             {"Event": [s3_record("a.jpg", event_name="s3:ObjectCreated:Put")], "EventTime": "2026-11-25T10:41:06Z"},
@@ -199,7 +200,7 @@ def test_minio_access_format_with_several_entries():
     assert parsed.skipped == ("s3:ObjectRemoved:Delete for s3://media-uploads/b.jpg",)
 
 
-def test_minio_webhook_body():
+def test_minio_webhook_body() -> None:
     body = {
         "EventName": "s3:ObjectCreated:Put",
         "Key": "media-uploads/uploads/photo.jpg",
@@ -218,7 +219,7 @@ def test_minio_webhook_body():
         ("dt%3D2026-11-25/_SUCCESS", "dt=2026-11-25/_SUCCESS"),
     ],
 )
-def test_keys_are_url_decoded(encoded, key):
+def test_keys_are_url_decoded(encoded: str, key: str) -> None:
     (ref,) = parse_notification(sqs_body(s3_record(encoded))).refs
     assert ref.key == key
 
@@ -227,12 +228,12 @@ def test_keys_are_url_decoded(encoded, key):
     "event_name",
     ["ObjectCreated:Put", "ObjectCreated:Post", "ObjectCreated:Copy", "ObjectCreated:CompleteMultipartUpload"],
 )
-def test_every_object_created_kind_names_work(event_name):
+def test_every_object_created_kind_names_work(event_name: str) -> None:
     (ref,) = parse_notification(sqs_body(s3_record(event_name=event_name))).refs
     assert ref.event_name == event_name
 
 
-def test_minio_s3_prefix_is_dropped_from_event_name():
+def test_minio_s3_prefix_is_dropped_from_event_name() -> None:
     (ref,) = parse_notification(sqs_body(s3_record(event_name="s3:ObjectCreated:Copy"))).refs
     assert ref.event_name == "ObjectCreated:Copy"
 
@@ -241,12 +242,12 @@ def test_minio_s3_prefix_is_dropped_from_event_name():
     "event_name",
     ["ObjectRemoved:Delete", "ObjectRemoved:DeleteMarkerCreated", "ObjectRestore:Completed", "ObjectTagging:Put"],
 )
-def test_other_events_are_skipped_with_reason(event_name):
+def test_other_events_are_skipped_with_reason(event_name: str) -> None:
     parsed = parse_notification(sqs_body(s3_record("old+photo.jpg", event_name=event_name)))
     assert parsed == ParsedEvents(refs=(), skipped=(f"{event_name} for s3://media-uploads/old photo.jpg",))
 
 
-def test_mixed_batch_keeps_work_and_reports_the_rest():
+def test_mixed_batch_keeps_work_and_reports_the_rest() -> None:
     body = sqs_body(s3_record("new.jpg"), s3_record("gone.jpg", event_name="ObjectRemoved:Delete"))
     parsed = parse_notification(body)
     assert [ref.key for ref in parsed.refs] == ["new.jpg"]
@@ -262,7 +263,7 @@ def test_mixed_batch_keeps_work_and_reports_the_rest():
         ("", None),
     ],
 )
-def test_etag_quotes_are_stripped(etag, expected):
+def test_etag_quotes_are_stripped(etag: str, expected: Any) -> None:
     (ref,) = parse_notification(sqs_body(s3_record(etag=etag))).refs
     assert ref.etag == expected
 
@@ -276,24 +277,24 @@ def test_etag_quotes_are_stripped(etag, expected):
         ("3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY", "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY"),
     ],
 )
-def test_version_id_null_means_unversioned(version_id, expected):
+def test_version_id_null_means_unversioned(version_id: Any, expected: Any) -> None:
     (ref,) = parse_notification(sqs_body(s3_record(version_id=version_id))).refs
     assert ref.version_id == expected
 
 
-def test_size_that_is_not_a_number_becomes_none():
+def test_size_that_is_not_a_number_becomes_none() -> None:
     record = s3_record()
     record["s3"]["object"]["size"] = "unknown"
     (ref,) = parse_notification(sqs_body(record)).refs
     assert ref.size is None
 
 
-def test_ref_survives_a_task_message_round_trip():
+def test_ref_survives_a_task_message_round_trip() -> None:
     (ref,) = parse_notification(sqs_body(s3_record(version_id="v7"))).refs
     assert ObjectRef.from_message(json.loads(json.dumps(ref.to_message()))) == ref
 
 
-def test_empty_records_list_names_no_work():
+def test_empty_records_list_names_no_work() -> None:
     assert parse_notification('{"Records": []}') == ParsedEvents()
 
 
@@ -315,13 +316,13 @@ def test_empty_records_list_names_no_work():
         ("[[[[[]]]]]", "nests envelopes more than three deep"),
     ],
 )
-def test_malformed_notifications_raise_bad_event(body, message):
+def test_malformed_notifications_raise_bad_event(body: Any, message: str) -> None:
     with pytest.raises(BadEvent, match=message):
         parse_notification(body)
 
 
 @pytest.mark.parametrize("missing", ["bucket", "key"])
-def test_record_without_bucket_or_key_is_bad(missing):
+def test_record_without_bucket_or_key_is_bad(missing: str) -> None:
     record = s3_record()
     if missing == "bucket":
         del record["s3"]["bucket"]["name"]
@@ -331,21 +332,21 @@ def test_record_without_bucket_or_key_is_bad(missing):
         parse_notification(sqs_body(record))
 
 
-def test_eventbridge_without_key_is_bad():
+def test_eventbridge_without_key_is_bad() -> None:
     doc = eventbridge()
     del doc["detail"]["object"]["key"]
     with pytest.raises(BadEvent, match="EventBridge S3 event lacks bucket name or object key"):
         parse_notification(doc)
 
 
-def test_bad_event_is_permanent():
+def test_bad_event_is_permanent() -> None:
     from pipeline.errors import PermanentError
 
     with pytest.raises(PermanentError):
         parse_notification("{}")
 
 
-def test_parsing_does_not_modify_a_decoded_body():
+def test_parsing_does_not_modify_a_decoded_body() -> None:
     doc = json.loads(sqs_body(s3_record("a+b.jpg")))
     before = copy.deepcopy(doc)
     parse_notification(doc)
@@ -360,7 +361,7 @@ def test_parsing_does_not_modify_a_decoded_body():
     ],
     ids=["bucket-is-a-string", "object-is-a-list"],
 )
-def test_record_sections_of_the_wrong_type_raise_bad_event(mangle):
+def test_record_sections_of_the_wrong_type_raise_bad_event(mangle: Callable[[dict[str, Any]], Any]) -> None:
     record = s3_record()
     mangle(record)
     with pytest.raises(BadEvent):
@@ -469,27 +470,28 @@ DEEP = 100_000
         "bucket-too-long",
     ],
 )
-def test_every_parse_error_is_a_bad_event_with_its_reason(body, reason):
+def test_every_parse_error_is_a_bad_event_with_its_reason(body: Any, reason: str) -> None:
     with pytest.raises(BadEvent) as raised:
         parse_notification(body)
     assert reason in str(raised.value)
 
 
-def test_eventbridge_fields_of_the_wrong_type_are_bad_events():
-    for mangle, reason in [
+def test_eventbridge_fields_of_the_wrong_type_are_bad_events() -> None:
+    cases: list[tuple[Callable[[dict[str, Any]], Any], str]] = [
         (lambda d: d.update({"detail-type": 3}), "detail-type is a JSON number, expected a string"),
         (lambda d: d["detail"].update(reason=["PutObject"]), "reason is a JSON array, expected a string"),
         (lambda d: d["detail"]["object"].update(size=float("inf")), "size inf is not a whole number"),
         (lambda d: d["detail"]["object"].update({"version-id": 1}), "version-id is a JSON number"),
         (lambda d: d["detail"]["bucket"].update(name={"n": 1}), "bucket name is a JSON object"),
-    ]:
+    ]
+    for mangle, reason in cases:
         doc = eventbridge()
         mangle(doc)
         with pytest.raises(BadEvent, match=reason):
             parse_notification(doc)
 
 
-def test_brackets_inside_strings_do_not_count_as_nesting():
+def test_brackets_inside_strings_do_not_count_as_nesting() -> None:
     key = "[{" * 500 + ".jpg"
     (ref,) = parse_notification(sqs_body(s3_record(key.replace("[", "%5B").replace("{", "%7B")))).refs
     assert ref.key == key
@@ -497,20 +499,20 @@ def test_brackets_inside_strings_do_not_count_as_nesting():
     assert [r.key for r in parse_notification(body).refs] == ["a.jpg"]
 
 
-def test_a_notification_nested_to_the_limit_still_parses():
+def test_a_notification_nested_to_the_limit_still_parses() -> None:
     record = s3_record()
     record["s3"]["object"]["userMetadata"] = json.loads("[" * 26 + "]" * 26)  # 32 levels with the envelope
     assert parse_notification(sqs_body(record)).refs == (PHOTO,)
 
 
-def test_a_body_of_exactly_the_size_limit_is_parsed():
+def test_a_body_of_exactly_the_size_limit_is_parsed() -> None:
     body = sqs_body(s3_record())
     body = body[:-1] + ', "pad": "' + "x" * (1024 * 1024 - len(body) - 11) + '"}'
     assert len(body.encode()) == 1024 * 1024
     assert parse_notification(body).refs == (PHOTO,)
 
 
-def test_integral_sizes_of_other_shapes_are_accepted():
+def test_integral_sizes_of_other_shapes_are_accepted() -> None:
     for value, size in [("6613.0", 6613), ('"6613"', 6613), ("0", 0), ('"unknown"', None), ("null", None)]:
         (ref,) = parse_notification(_with("size", value)).refs
         assert ref.size == size, value
@@ -552,7 +554,7 @@ def _replaced(doc: Any, path: tuple[Any, ...], value_json: str) -> str:
     ],
     ids=["s3", "eventbridge", "test-event", "minio-access", "sns"],
 )
-def test_no_hostile_value_anywhere_raises_anything_but_bad_event(doc):
+def test_no_hostile_value_anywhere_raises_anything_but_bad_event(doc: Any) -> None:
     outcomes = {"parsed": 0, "bad": 0}
     for path in _leaves(doc):
         for value in HOSTILE:
@@ -568,7 +570,7 @@ def test_no_hostile_value_anywhere_raises_anything_but_bad_event(doc):
 # --- The bucket allow-list (MEDIA_INGEST_BUCKETS, issue 9, item 8) --------------------------------------------------
 
 
-def test_bucket_allow_list():
+def test_bucket_allow_list() -> None:
     from pipeline.events import BucketAllowList
 
     anything = BucketAllowList.parse(None)
@@ -592,7 +594,7 @@ def test_bucket_allow_list():
         ("b" * 256, "is not a bucket name"),
     ],
 )
-def test_a_malformed_allow_list_is_refused(value, reason):
+def test_a_malformed_allow_list_is_refused(value: str, reason: str) -> None:
     from pipeline.events import BucketAllowList
 
     with pytest.raises(ValueError, match=reason):

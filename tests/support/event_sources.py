@@ -18,7 +18,8 @@ from pipeline.ports import EventQueue
 SOURCES = ("sqs", "redis", "memory")
 
 SQS_VISIBILITY_SECONDS = 1
-"""Short, so that a test sees a message whose round failed come back without waiting a minute."""
+"""Short, so that a test sees a message whose round failed come back without waiting a minute: a test that counts
+SQS messages in flight must allow for them coming back (or ask for a longer ``visibility_timeout``)."""
 
 
 @dataclass(frozen=True)
@@ -34,8 +35,11 @@ class EventSource:
     """How long a round's first receive waits (SQS's long poll is in whole seconds)."""
 
 
-def event_source(kind: str, request: pytest.FixtureRequest) -> EventSource:
-    """The source ``kind`` (one of :data:`SOURCES`), empty, with the test's own queue or key."""
+def event_source(
+    kind: str, request: pytest.FixtureRequest, *, visibility_timeout: int = SQS_VISIBILITY_SECONDS
+) -> EventSource:
+    """The source ``kind`` (one of :data:`SOURCES`), empty, with the test's own queue or key; an SQS receive hides
+    its messages for ``visibility_timeout`` seconds."""
     if kind == "memory":
         fake = InMemoryEventQueue()
         return EventSource(
@@ -57,7 +61,7 @@ def event_source(kind: str, request: pytest.FixtureRequest) -> EventSource:
     url: str = sqs.create_queue(QueueName=f"{prefix}-events")["QueueUrl"]
     request.addfinalizer(lambda: sqs.delete_queue(QueueUrl=url))
     return EventSource(
-        SqsEventQueue(sqs, url, visibility_timeout=SQS_VISIBILITY_SECONDS),
+        SqsEventQueue(sqs, url, visibility_timeout=visibility_timeout),
         lambda bodies: _send(sqs, url, bodies),
         lambda: _attribute(sqs, url, "ApproximateNumberOfMessages"),
         lambda: _attribute(sqs, url, "ApproximateNumberOfMessagesNotVisible"),

@@ -228,7 +228,9 @@ def test_a_round_the_broker_refuses_is_all_or_nothing_for_every_source(source: E
         intake.poll_once()
     assert isinstance(failed.value.__cause__, ConnectionError)
     assert (broker.tasks, queued(batches), broker.grouper.buffered()) == ([], [], False)
-    assert (source.waiting(), source.in_flight()) == (0, 2), "received, not acknowledged"
+    assert source.waiting() + source.in_flight() == 2, "nothing acknowledged"
+    if source.queue.source != "sqs":  # SQS hides them for a second only: they may be back already
+        assert source.in_flight() == 2, "they wait in flight (the Redis list's processing list)"
     assert [(e["event"], e["log_level"], e[source.queue.unit]) for e in logs] == [("intake.enqueue_failed", "error", 2)]
     broker.fail_groups = False
     drain(intake, lambda: broker.tasks)
@@ -248,7 +250,7 @@ def test_a_round_whose_batch_cannot_be_counted_is_not_acknowledged(source: Event
     intake = intake_on(source.queue, broker, batches=DownCounters(), wait_seconds=source.wait_seconds)
     with pytest.raises(RoundFailed):
         intake.poll_once()
-    assert (broker.tasks, source.waiting(), source.in_flight()) == ([["a"]], 0, 1)
+    assert (broker.tasks, source.waiting() + source.in_flight()) == ([["a"]], 1), "published, not acknowledged"
 
 
 @needs_events
@@ -308,7 +310,7 @@ def test_a_quiet_system_sends_what_one_receive_brought_at_once() -> None:
 
 def test_a_lingering_round_ends_when_its_time_is_up() -> None:
     queue, broker = trickling(2, per_receive=2), Broker()
-    assert lingering(queue, broker, behind=True, seconds=0.05).poll_once() == 2
+    assert lingering(queue, broker, behind=True, seconds=0.3).poll_once() == 2
     assert broker.tasks == [["k0", "k1"]]
     assert queue.receives > 2, "it kept asking for more until the linger ran out"
 
