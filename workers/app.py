@@ -1,11 +1,20 @@
-"""The Celery application. ``celery -A workers.app worker`` and ``media-ingest worker`` both start it.
+"""The Celery application: the module-level :data:`app` that ``celery -A workers.app worker`` finds by its name,
+and that ``media-ingest worker`` starts (:func:`start_worker`).
 
-Settings are read once, here, at import: a bad ``MEDIA_INGEST_*`` value stops the worker at start with one line.
+Nothing is read at import. An entry point loads the settings and hands them to :func:`configure` before the app
+starts a worker or publishes a task. Under ``celery -A workers.app`` the celery command is the entry point and knows
+nothing of ours, so the settings are loaded from the environment the first time Celery reads its configuration
+(:func:`_configure_from_environment`, on Celery's ``on_configure`` signal): a bad ``MEDIA_INGEST_*`` value stops that
+process there, before the worker starts, with one line.
 """
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
+from collections.abc import Sequence
+from typing import Any
 
 from celery import Celery, signals
 
@@ -14,14 +23,19 @@ from pipeline.settings import Settings, SettingsError, load_settings
 from workers.broker import TRANSPORT_OPTIONS, install_closed_connection_guard
 from workers.lease import LeaseKeeper, RedisClock, install_redis_clock
 
+app = Celery("media_ingest", include=["workers.tasks"])
 
-def make_app(settings: Settings) -> Celery:
-    install_closed_connection_guard()  # a reconnect must not end in Celery's "Unrecoverable error" (workers/broker.py)
-    app = Celery("media_ingest", include=["workers.tasks"])
-    app.conf.update(
-        broker_url=settings.redis_url,
-        broker_connection_retry_on_startup=True,
-        broker_transport_options={
+_SETTINGS = "media_ingest_settings"
+"""The key of ``app.conf`` that holds the :class:`Settings` the app was configured with (tasks and signal handlers
+read them there: a pool process forked from the worker has the same configuration)."""
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    """The Celery configuration these settings make: broker, queue, acknowledgement and time limits."""
+    return {
+        "broker_url": settings.redis_url,
+        "broker_connection_retry_on_startup": True,
+        "broker_transport_options": {
             # Unacknowledged tasks of a worker that died come back after this. Live workers renew the lease of
             # every message they hold (workers/lease.py), so long tasks are never delivered twice.
             "visibility_timeout": settings.visibility_timeout,
@@ -30,49 +44,83 @@ def make_app(settings: Settings) -> Celery:
             # Bounded socket reads, keepalive, health checks: a stalled connection raises and kombu reconnects.
             **TRANSPORT_OPTIONS,
         },
-        result_backend=None,
-        task_ignore_result=True,
-        task_serializer="json",
-        accept_content=["json"],
-        task_default_queue=settings.queue,
+        "result_backend": None,
+        "task_ignore_result": True,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "task_default_queue": settings.queue,
         # Ack after the task ran, requeue if the worker process died under it, ack failures (they are recorded).
-        task_acks_late=True,
-        task_reject_on_worker_lost=True,
-        task_acks_on_failure_or_timeout=True,
-        task_time_limit=settings.task_time_limit,
-        task_soft_time_limit=max(1, settings.task_time_limit - 30),
-        worker_prefetch_multiplier=settings.worker_prefetch_multiplier,
-        worker_concurrency=settings.worker_concurrency,
-        worker_hijack_root_logger=False,
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "task_acks_on_failure_or_timeout": True,
+        "task_time_limit": settings.task_time_limit,
+        "task_soft_time_limit": max(1, settings.task_time_limit - 30),
+        "worker_prefetch_multiplier": settings.worker_prefetch_multiplier,
+        "worker_concurrency": settings.worker_concurrency,
+        "worker_hijack_root_logger": False,
         # On a lost broker connection, running late-ack tasks are cancelled and redelivered (Celery 6's default);
         # the exactly-once guard makes the rerun harmless.
-        worker_cancel_long_running_tasks_on_connection_loss=True,
-        task_publish_retry=True,
-        task_publish_retry_policy={
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        "task_publish_retry": True,
+        "task_publish_retry_policy": {
             "max_retries": 10,
             "interval_start": 0.2,
             "interval_step": 0.5,
             "interval_max": 3,
         },
-    )
-    app.conf.media_ingest_settings = settings
+    }
+
+
+def configure(settings: Settings) -> Celery:
+    """Configure :data:`app` from ``settings`` and return it. Called by the entry point before the app starts a
+    worker or publishes a task; the tasks' retry policy, queue and limits come from these settings. A later call
+    replaces the configuration (one process has one set of settings; a test process configures it per test)."""
+    install_closed_connection_guard()  # a reconnect must not end in Celery's "Unrecoverable error" (workers/broker.py)
+    app.conf.update(celery_config(settings))
+    app.conf[_SETTINGS] = settings
     return app
 
 
-def _load() -> Settings:
+def current_settings() -> Settings:
+    """The settings :data:`app` was configured with (under ``celery -A``, loaded from the environment now)."""
+    settings: Settings = app.conf[_SETTINGS]
+    return settings
+
+
+@app.on_configure.connect
+def _configure_from_environment(sender: Celery, **_: object) -> None:
+    """Celery reads its configuration for the first time: ``celery -A workers.app`` is starting, unless an entry
+    point of ours already called :func:`configure`. (The pending configuration answers ``in`` without loading.)"""
+    if _SETTINGS in sender.conf:
+        return
     try:
-        return load_settings()
+        settings = load_settings()
     except SettingsError as exc:
         print(f"media-ingest: configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    configure(settings)
 
 
-settings = _load()
-app = make_app(settings)
+def start_worker(settings: Settings, celery_argv: Sequence[str]) -> None:
+    """Run the Celery worker with ``settings`` (``media-ingest worker``) until it stops; ``celery_argv`` are the
+    arguments of ``celery worker`` (queue, pool, concurrency, ...)."""
+    if settings.metrics_port:
+        _share_metrics_across_pool_processes()
+    configure(settings).worker_main(["worker", *celery_argv])
+
+
+def _share_metrics_across_pool_processes() -> None:
+    """prometheus_client's multiprocess mode: the pool's children write their samples into this directory and the
+    main process's ``/metrics`` adds them up. An environment variable is the library's only switch, read when it is
+    imported and by every child, so it is set before anything imports it (the tasks do, when the worker loads them)."""
+    if "prometheus_client" in sys.modules:
+        raise RuntimeError("prometheus_client was imported before the worker set up its multiprocess metrics")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="media-ingest-metrics-")
 
 
 @signals.setup_logging.connect
 def _setup_logging(**_: object) -> None:
+    settings = current_settings()
     configure_logging(settings.log_level, settings.log_format)
 
 
@@ -86,21 +134,22 @@ def _use_redis_clock(**_: object) -> None:
     global _clock
     from workers.composition import lease_connection
 
-    _clock = install_redis_clock(lease_connection(settings))
+    _clock = install_redis_clock(lease_connection(current_settings()))
 
 
 @signals.worker_ready.connect
 def _start_lease_keeper(**_: object) -> None:
     global _lease
+    settings = current_settings()
     from workers.composition import lease_connection
 
     _lease = LeaseKeeper(lease_connection(settings), settings.visibility_timeout, clock=_clock)
     _lease.start()
     if settings.metrics_port:
-        _serve_metrics(_lease)
+        _serve_metrics(settings, _lease)
 
 
-def _serve_metrics(lease: LeaseKeeper) -> None:
+def _serve_metrics(settings: Settings, lease: LeaseKeeper) -> None:
     from workers.composition import serve_metrics
 
     serve_metrics(settings, settings.metrics_port, lambda: None if lease.is_alive() else "lease keeper stopped")
@@ -108,8 +157,6 @@ def _serve_metrics(lease: LeaseKeeper) -> None:
 
 @signals.worker_process_shutdown.connect
 def _forget_child_metrics(pid: int | None = None, **_: object) -> None:
-    import os
-
     if pid and os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
 

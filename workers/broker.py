@@ -41,7 +41,7 @@ TRANSPORT_OPTIONS: dict[str, Any] = {
     # is overdue by more than brpop_timeout + this (a consumer on a half-open socket recovers in about twice this).
     "health_check_interval": 10,
 }
-"""Broker transport options about the connection itself; :func:`workers.app.make_app` adds the visibility ones."""
+"""Broker transport options about the connection itself; :func:`workers.app.celery_config` adds the visibility ones."""
 
 _original_connparams = kombu_redis.Channel._connparams
 

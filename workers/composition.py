@@ -45,7 +45,7 @@ from pipeline.settings import Settings
 
 if TYPE_CHECKING:  # workers.ops imports prometheus_client (through workers.intake): a worker sets it up first
     from workers.intake import IntakeConfig, IntakeLoop
-    from workers.ops import Operations, OperatorState
+    from workers.ops import Operations, OperatorState, Progress
 
 
 @dataclass(frozen=True)
@@ -211,16 +211,18 @@ def operator_state(settings: Settings) -> OperatorState:
     )
 
 
-def operations(settings: Settings, *, with_store: bool = False) -> Operations:
+def operations(settings: Settings, *, with_store: bool = False, progress: Progress | None = None) -> Operations:
     """The operator actions (``failures``, ``replay``, ``purge-failures``, ``backfill``, ``audit``), enqueueing
     through the grouping enqueue (backfill's small objects share tasks, as the intake's do); ``with_store``: with
-    object storage access, which backfill needs."""
-    from workers.ops import Operations
+    object storage access, which backfill needs; ``progress`` shows how far a long action has got."""
+    from workers.ops import Operations, no_progress
     from workers.tasks import grouping_enqueue
 
-    enqueue = grouping_enqueue()
+    enqueue = grouping_enqueue(settings)
     store = object_store(settings) if with_store else None
-    return Operations(operator_state(settings), enqueue=enqueue, flush=enqueue.flush, store=store)
+    return Operations(
+        operator_state(settings), enqueue=enqueue, flush=enqueue.flush, store=store, progress=progress or no_progress
+    )
 
 
 def lease_connection(settings: Settings) -> redis.Redis:

@@ -1,34 +1,39 @@
-"""Celery tasks: glue only. Build dependencies once per process, guard, call :func:`pipeline.process.label_object`.
+"""Celery tasks: glue only. Build dependencies once per process, guard, call :func:`pipeline.process.label_object`
+(one object) or :func:`workers.groups.label_group` (several small ones).
 
-Retry policy lives in the decorator: :class:`RetryableError` (S3 5xx/throttling, Redis faults) is retried with
-exponential backoff and full jitter up to ``task_max_retries``; what exhausts its retries, a permanent error, a
-hard time limit, or an object that killed its worker process ``MAX_DELIVERIES`` times ends in the failure store
+Nothing here reads settings at import: the tasks read the ones :func:`workers.app.configure` gave the app. The retry
+policy comes from them too: :class:`RetryableError` (S3 5xx/throttling, Redis faults) is retried with exponential
+backoff and full jitter up to ``task_max_retries``; what exhausts its retries, a permanent error, a hard time
+limit, or an object that killed its worker process ``MAX_DELIVERIES`` times ends in the failure store
 (:meth:`LabelTask.on_failure`), never in an endless retry.
 """
 
 from __future__ import annotations
 
-import contextlib
-import random
+import functools
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import structlog
 from celery import Task, signals
 from celery.exceptions import Reject, SoftTimeLimitExceeded
+from celery.utils.time import get_exponential_backoff_interval
 
-from pipeline.errors import ObjectChanged, ObjectNotFound, PermanentError, RetryableError, StateUnavailable
+from pipeline.errors import ObjectChanged, ObjectNotFound, PermanentError, RetryableError
 from pipeline.events import BucketAllowList, BucketNotAllowed
 from pipeline.grouping import Grouper, GroupingRule
 from pipeline.model import ObjectRef, ObjectVersion
 from pipeline.ports import FailureEntry
 from pipeline.process import label_object
+from pipeline.settings import Settings
 from pipeline.spool import sweep_stale
-from workers.app import app, settings
+from workers.app import app, configure, current_settings
 from workers.composition import Runtime, worker_runtime
-from workers.metrics import FAILURES, GROUP_HANDOFFS, GROUP_OBJECTS, OBJECTS, READER_RESTARTS, STAGE_SECONDS
+from workers.groups import GroupWork, hand_on_unfinished, label_group
+from workers.metrics import FAILURES, OBJECTS, READER_RESTARTS, STAGE_SECONDS
 
 log = structlog.get_logger("media_ingest.task")
 
@@ -46,7 +51,7 @@ def runtime() -> Runtime:
     current: Runtime | None = getattr(_local, "runtime", None)
     if current is None:
         current = _local.runtime = worker_runtime(
-            settings, on_reader_restart=lambda reason: READER_RESTARTS.labels(reason).inc()
+            current_settings(), on_reader_restart=lambda reason: READER_RESTARTS.labels(reason).inc()
         )
     return current
 
@@ -61,6 +66,7 @@ def _fresh_runtime_after_fork(**_: object) -> None:
 @signals.worker_init.connect
 def _sweep_spool(**_: object) -> None:
     """Spool files of pool processes that were killed mid-task (they never deleted theirs)."""
+    settings = current_settings()
     removed = sweep_stale(settings.spool_dir, older_than=settings.task_time_limit + 60)
     if removed:
         log.info("spool.swept", removed=removed, directory=str(settings.spool_dir or "(temp dir)"))
@@ -107,13 +113,15 @@ class PoisonObject(PermanentError):
     """The object was delivered MAX_DELIVERIES times without finishing: it crashes or hangs the worker."""
 
 
-BUCKETS = BucketAllowList.parse(settings.buckets)
-"""MEDIA_INGEST_BUCKETS: a task for another bucket (from any path: intake, submit, replay, backfill) is a skip."""
+@functools.cache
+def _allowed_buckets(buckets: str | None) -> BucketAllowList:
+    """MEDIA_INGEST_BUCKETS: a task for another bucket (from any path: intake, submit, replay, backfill) is a skip."""
+    return BucketAllowList.parse(buckets)
 
 
 @signals.worker_ready.connect
 def _warn_any_bucket(**_: object) -> None:
-    if BUCKETS.allows_any:
+    if _allowed_buckets(current_settings().buckets).allows_any:
         log.warning(
             "buckets.any_allowed",
             reason="MEDIA_INGEST_BUCKETS is not set: objects of any bucket a task names are read and written back",
@@ -127,8 +135,9 @@ def _label_one(request: Any, obj: ObjectRef, batch_id: str | None) -> str:
     Returns the outcome status. Raises :class:`RetryableError` / :class:`PermanentError` for the caller's retry
     policy; an object that was recorded (poison, vanished, replaced, a bucket not allowed) returns its status.
     """
-    if not BUCKETS.allows(obj.bucket):  # before anything touches the object: it is never fetched
-        refusal = BucketNotAllowed(BUCKETS.refusal(obj.bucket))
+    allowed = _allowed_buckets(current_settings().buckets)
+    if not allowed.allows(obj.bucket):  # before anything touches the object: it is never fetched
+        refusal = BucketNotAllowed(allowed.refusal(obj.bucket))
         _record_failure(obj, batch_id, request.id, refusal, (request.retries or 0) + 1, disposition="skipped")
         return "skipped"
     rt = runtime()
@@ -178,140 +187,76 @@ def _label_one(request: Any, obj: ObjectRef, batch_id: str | None) -> str:
     return outcome.status
 
 
-@app.task(
-    bind=True,
-    base=LabelTask,
-    name="media_ingest.label_object",
-    autoretry_for=(RetryableError,),
-    retry_backoff=1,
-    retry_backoff_max=settings.task_retry_backoff_max,
-    retry_jitter=True,
-    max_retries=settings.task_max_retries,
-)
+@app.task(bind=True, base=LabelTask, name="media_ingest.label_object")
 def label_object_task(self: Task, ref: dict[str, Any], batch_id: str | None = None) -> str:
     """Label one object version named by ``ref`` (bucket/key/version/etag; never bytes)."""
-    return _label_one(self.request, ObjectRef.from_message(ref), batch_id)
+    try:
+        return _label_one(self.request, ObjectRef.from_message(ref), batch_id)
+    except RetryableError as exc:
+        _retry_later(self, exc)
+
+
+def _retry_later(task: Task, exc: RetryableError) -> NoReturn:
+    """The retry policy of the settings: exponential backoff from one second with full jitter, capped at
+    ``task_retry_backoff_max``, at most ``task_max_retries`` times. ``Task.retry`` raises: the retry, or ``exc``
+    itself once the retries are used up (then :meth:`LabelTask.on_failure` records it)."""
+    settings = current_settings()
+    countdown = get_exponential_backoff_interval(
+        factor=1, retries=task.request.retries, maximum=settings.task_retry_backoff_max, full_jitter=True
+    )
+    raise task.retry(exc=exc, countdown=countdown, max_retries=settings.task_max_retries)
 
 
 def _soft_limit_error() -> PermanentError:
-    return PermanentError(f"took longer than the {settings.task_time_limit - 30}s soft limit")
+    return PermanentError(f"took longer than the {current_settings().task_time_limit - 30}s soft limit")
 
 
-def _soft_limit(exc: BaseException) -> bool:
+def _time_up(exc: BaseException) -> PermanentError | None:
     """The soft time limit struck: raised as such, or translated into a PermanentError by :func:`_label_one`."""
-    return isinstance(exc, SoftTimeLimitExceeded) or isinstance(exc.__cause__, SoftTimeLimitExceeded)
+    if isinstance(exc, SoftTimeLimitExceeded) or isinstance(exc.__cause__, SoftTimeLimitExceeded):
+        return exc if isinstance(exc, PermanentError) else _soft_limit_error()
+    return None
 
 
 class LabelGroupTask(Task):  # type: ignore[misc]
-    """A group that dies as a whole (the hard time limit) hands the objects it had not finished on, each as a task
-    of its own with the single task's full retry policy; the ones that ended are not run or counted again."""
+    """A group that dies as a whole (the hard time limit) hands the objects it had not finished on
+    (:func:`workers.groups.hand_on_unfinished`)."""
 
     def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
         refs = kwargs.get("refs") or (args[0] if args else [])
         batch_id = kwargs.get("batch_id") or (args[1] if len(args) > 1 else None)
-        groups = runtime().groups
-        try:
-            done = groups.done(task_id)
-        except RetryableError:
-            done = 0  # the state store is down: hand everything on, the guards keep reruns harmless
-        rest = [ObjectRef.from_message(r) for r in refs[done:]]
-        log.warning("group.failed", error_class=type(exc).__name__, reason=str(exc)[:500], handed_on=len(rest))
-        for position, ref in enumerate(rest):
-            try:
-                enqueue(ref, batch_id)
-            except Exception:
-                # Nowhere left to put them: say exactly which objects need a `media-ingest submit` by hand.
-                log.critical("group.hand_on_failed", objects=[r.uri for r in rest[position:]], batch_id=batch_id)
-                raise
-        GROUP_HANDOFFS.labels("group_failed").inc(len(rest))
-        with contextlib.suppress(RetryableError):
-            groups.clear(task_id)
-
-
-@app.task(bind=True, base=LabelGroupTask, name="media_ingest.label_objects")
-def label_objects_task(self: Task, refs: list[dict[str, Any]], batch_id: str | None = None) -> dict[str, int]:
-    """Label several small object versions in one task (see :mod:`pipeline.grouping`), one after another.
-
-    Each object is on its own: a transient fault hands that object to :func:`label_object_task` (after the first
-    backoff, counted as its first retry); a permanent one records it; the others go on. The group remembers how
-    many objects have ended (:class:`pipeline.ports.GroupProgress`), so a redelivery after a killed worker
-    resumes after them. When the soft time limit strikes, the object at hand is recorded as the single task would
-    record it and the objects not started go on in a new group. When the broker or the state store cannot take a
-    hand-on or the progress mark, the group goes back to the queue (``Reject(requeue=True)``) and resumes there.
-    """
-    groups = runtime().groups
-    group_id = self.request.id
-    statuses: dict[str, int] = {}
-    GROUP_OBJECTS.observe(len(refs))
-    try:
-        start = groups.done(group_id)
-    except RetryableError as exc:
-        _back_to_queue(exc)
-    for position in range(start, len(refs)):
-        obj = ObjectRef.from_message(refs[position])
-        with structlog.contextvars.bound_contextvars(bucket=obj.bucket, key=obj.key):
-            try:
-                status = _one_of_group(self.request, obj, batch_id, refs[position + 1 :])
-                groups.advance(group_id, position + 1)
-            except _HandedOn:
-                statuses["failed"] = statuses.get("failed", 0) + 1
-                statuses["handed_on"] = len(refs) - position - 1
-                break
-            except RetryableError as exc:  # the broker or the state store is down: keep the group, retry later
-                _back_to_queue(exc)
-        statuses[status] = statuses.get(status, 0) + 1
-    with contextlib.suppress(RetryableError):
-        groups.clear(group_id)
-    return statuses
+        hand_on_unfinished(
+            task_id,
+            [ObjectRef.from_message(r) for r in refs],
+            batch_id,
+            exc,
+            progress=runtime().groups,
+            queue=_worker_queue(),
+        )
 
 
 REQUEUE_PAUSE_SECONDS = 2.0
 """How long a group waits before going back to the queue, so a broker that refuses writes is not spun on."""
 
 
-def _back_to_queue(exc: Exception) -> NoReturn:
-    log.warning("group.requeued", error_class=type(exc).__name__, reason=str(exc)[:500])
-    time.sleep(REQUEUE_PAUSE_SECONDS)
-    raise Reject(exc, requeue=True) from exc
-
-
-class _HandedOn(Exception):
-    """The soft time limit ended this group: its object at hand was recorded and the rest went to a new group."""
-
-
-def _one_of_group(request: Any, obj: ObjectRef, batch_id: str | None, rest: list[dict[str, Any]]) -> str:
-    """One object of a group, ended as a single task would end it. Raises :class:`_HandedOn` after the soft time
-    limit, and a :class:`RetryableError` when a hand-on could not be published."""
+@app.task(bind=True, base=LabelGroupTask, name="media_ingest.label_objects")
+def label_objects_task(self: Task, refs: list[dict[str, Any]], batch_id: str | None = None) -> dict[str, int]:
+    """Label several small object versions in one task (:func:`workers.groups.label_group`). When the broker or
+    the state store cannot take a hand-on or the progress mark, the group goes back to the queue
+    (``Reject(requeue=True)``) and resumes there."""
+    request = self.request
+    work = GroupWork(
+        progress=runtime().groups,
+        queue=_worker_queue(),
+        label=lambda obj: _label_one(request, obj, batch_id),
+        record_failure=lambda obj, exc: _record_failure(obj, batch_id, request.id, exc, 1),
+        time_up=_time_up,
+    )
     try:
-        return _label_one(request, obj, batch_id)
+        return label_group(request.id, [ObjectRef.from_message(r) for r in refs], batch_id, work)
     except RetryableError as exc:
-        log.info("object.retry_alone", error_class=type(exc).__name__, reason=str(exc)[:500])
-        _publish(lambda: enqueue(obj, batch_id, countdown=random.uniform(0, 1), retries=1))
-        GROUP_HANDOFFS.labels("transient").inc()
-        return "retrying"
-    except Exception as exc:  # one object's fault or bug must not cost the group's other objects
-        if not isinstance(exc, PermanentError):
-            log.exception("object.error")
-        soft = _soft_limit(exc)
-        if soft and not isinstance(exc, PermanentError):
-            exc = _soft_limit_error()
-        _record_failure(obj, batch_id, request.id, exc, 1)
-        if soft:
-            if rest:
-                _publish(lambda: enqueue_group([ObjectRef.from_message(r) for r in rest], batch_id))
-                GROUP_HANDOFFS.labels("soft_limit").inc(len(rest))
-            raise _HandedOn() from exc
-        return "failed"
-
-
-def _publish(send: Any) -> None:
-    """Publish a hand-on; a broker that cannot take it is a transient fault of the whole group."""
-    try:
-        send()
-    except (RetryableError, Reject):
-        raise
-    except Exception as exc:
-        raise StateUnavailable(f"could not hand an object on to a new task: {exc}") from exc
+        time.sleep(REQUEUE_PAUSE_SECONDS)
+        raise Reject(exc, requeue=True) from exc
 
 
 @signals.task_prerun.connect
@@ -332,28 +277,47 @@ def _unbind_ids(**_: Any) -> None:
     structlog.contextvars.clear_contextvars()
 
 
-def enqueue(ref: ObjectRef, batch_id: str | None, *, countdown: float | None = None, retries: int = 0) -> None:
-    """Publish one single-object task durably (the broker confirms the write before this returns). ``retries``
-    says how many attempts it already had (a group's), so its retry budget and attempt count stay right."""
-    label_object_task.apply_async(
-        kwargs={"ref": ref.to_message(), "batch_id": batch_id},
-        queue=settings.queue,
-        countdown=countdown,
-        retries=retries,
-    )
+@dataclass(frozen=True)
+class TaskPublisher:
+    """Publishes label tasks on ``queue`` through :data:`workers.app.app`, durably: the broker confirms each write
+    before a call returns. Build it with :func:`publisher`, which configures the app first."""
+
+    queue: str
+
+    def one(self, ref: ObjectRef, batch_id: str | None, *, countdown: float | None = None, retries: int = 0) -> None:
+        """One single-object task. ``retries`` says how many attempts it already had (a group's), so its retry
+        budget and attempt count stay right."""
+        label_object_task.apply_async(
+            kwargs={"ref": ref.to_message(), "batch_id": batch_id},
+            queue=self.queue,
+            countdown=countdown,
+            retries=retries,
+        )
+
+    def group(self, refs: Sequence[ObjectRef], batch_id: str | None) -> None:
+        """Several objects as one group task (:func:`label_objects_task`)."""
+        label_objects_task.apply_async(
+            kwargs={"refs": [r.to_message() for r in refs], "batch_id": batch_id}, queue=self.queue
+        )
 
 
-def enqueue_group(refs: Sequence[ObjectRef], batch_id: str | None) -> None:
-    """Publish several objects as one group task (:func:`label_objects_task`)."""
-    label_objects_task.apply_async(
-        kwargs={"refs": [r.to_message() for r in refs], "batch_id": batch_id}, queue=settings.queue
-    )
+def publisher(settings: Settings) -> TaskPublisher:
+    """The publisher of an entry point that sends tasks (intake, submit, replay, backfill), on the settings' broker
+    and queue."""
+    configure(settings)
+    return TaskPublisher(settings.queue)
 
 
-def grouping_enqueue() -> Grouper:
+def _worker_queue() -> TaskPublisher:
+    """Where a worker's hand-ons go: the queue of the settings the worker runs with."""
+    return TaskPublisher(current_settings().queue)
+
+
+def grouping_enqueue(settings: Settings) -> Grouper:
     """The enqueue of an intake or a backfill: small objects share tasks (:mod:`pipeline.grouping`)."""
-    return Grouper(grouping_rule(), publish_one=enqueue, publish_group=enqueue_group)
+    tasks = publisher(settings)
+    return Grouper(grouping_rule(settings), publish_one=tasks.one, publish_group=tasks.group)
 
 
-def grouping_rule() -> GroupingRule:
+def grouping_rule(settings: Settings) -> GroupingRule:
     return GroupingRule(max_objects=settings.task_group_size, max_object_bytes=settings.task_group_max_bytes)

@@ -103,6 +103,13 @@ def test_bad_settings_stop_every_command_at_start_with_one_line(env, needle, com
     assert len(lines) == 1 and needle in lines[0], result.stderr
 
 
+def test_a_metrics_port_flag_out_of_range_stops_the_worker_as_the_variable_would():
+    result = run("worker", "--metrics-port", "70000")
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("media-ingest: configuration error: MEDIA_INGEST_METRICS_PORT (70000) must be at most")
+
+
 @pytest.mark.e2e
 def test_demo_labels_every_sample_through_embedded_servers():
     """The README's first command, as a new user runs it: no Redis or S3 configured, everything embedded."""

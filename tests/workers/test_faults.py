@@ -194,10 +194,12 @@ def _broker_connection(url):
     not acknowledged (as a worker holds one while the task runs), and a BRPOP outstanding (as a consumer always has)."""
     import kombu
 
-    from workers.app import make_app
+    from workers.app import celery_config
+    from workers.broker import install_closed_connection_guard
 
-    app = make_app(Settings(redis_url=url))
-    connection = kombu.Connection(url, transport_options=app.conf.broker_transport_options)
+    install_closed_connection_guard()  # as every process that uses the broker has it (workers.app.configure)
+    options = celery_config(Settings(redis_url=url))["broker_transport_options"]
+    connection = kombu.Connection(url, transport_options=options)
     queue = kombu.Queue("t", kombu.Exchange("t", type="direct"), routing_key="t")
     with connection.Producer() as producer:
         for i in range(2):

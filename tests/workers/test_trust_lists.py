@@ -16,13 +16,14 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 from pipeline.credentials.trust import TrustFiles, UnloadableTrust, check_with_c2pa, describe_pem
 from pipeline.settings import Settings, SettingsError, load_settings
 from tests.conftest import ROOT
-from workers.trust_cmd import refresh, show
+from workers.cli.trust_lists import refresh, show
 
 CAI = ROOT.parent / "shared" / "trust" / "cai"
 
@@ -312,15 +313,12 @@ def test_processes_refuse_to_start_on_a_broken_trust_file_and_refresh_repairs_it
         "MEDIA_INGEST_TRUST_ANCHORS_URL": mirror.serve("/anchors.pem", bundle),
         "MEDIA_INGEST_TRUST_ALLOW_LOOPBACK_HTTP": "true",
     }
-    worker = subprocess.run(
-        [sys.executable, "-c", "import workers.app"],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert worker.returncode == 2
-    assert f"configuration error: MEDIA_INGEST_TRUST_ANCHORS={cache / 'anchors.pem'}: not a PEM" in worker.stderr
+    celery = str(Path(sys.executable).with_name("celery"))
+    for start in ([sys.executable, "-m", "workers.cli", "worker"], [celery, "-A", "workers.app", "worker"]):
+        worker = subprocess.run(start, env={**os.environ, **env}, capture_output=True, text=True, timeout=60)
+        assert worker.returncode == 2, worker.stderr
+        [line] = worker.stderr.strip().splitlines()
+        assert f"configuration error: MEDIA_INGEST_TRUST_ANCHORS={cache / 'anchors.pem'}: not a PEM" in line
     show_run = _cli("trust", "show", env=env)
     assert show_run.returncode == 2 and "MEDIA_INGEST_TRUST_ANCHORS=" in show_run.stderr
 

@@ -1,4 +1,5 @@
-"""``media-ingest trust show`` and ``media-ingest trust refresh``.
+"""What ``media-ingest trust show`` and ``media-ingest trust refresh`` do (:mod:`workers.cli.trust` parses and
+prints).
 
 ``show`` lists what the workers validate signers against: every certificate in the configured anchors and allowed
 list (subject, issuer, expiry, fingerprint, source file) and the EKU OIDs of the trust config.
