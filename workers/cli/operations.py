@@ -34,6 +34,17 @@ def _add_filters(p: ArgumentParser) -> None:
     )
 
 
+RATE = "at most N objects per second (default 50; 0: unlimited)"
+YES_WITHOUT_A_TERMINAL = "do not ask for confirmation (needed without a terminal)"
+
+
+def _add_confirmation(p: ArgumentParser, handler: Callable[[Namespace, Settings], int], *, yes: str) -> None:
+    """The last flags of an action that changes state: ``--yes`` (do not ask) and ``--json`` (the plan as JSON)."""
+    p.add_argument("--yes", action="store_true", help=yes)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=handler)
+
+
 def add_failures(sub: _SubParsersAction[ArgumentParser]) -> None:
     p = sub.add_parser("failures", help="list what failed (or was skipped), grouped by error class")
     _add_filters(p)
@@ -46,10 +57,8 @@ def add_replay(sub: _SubParsersAction[ArgumentParser]) -> None:
     _add_filters(p)
     p.add_argument("--reason", required=True, help="why (kept in the audit log)")
     p.add_argument("--dry-run", action="store_true", help="print the count and a sample; change nothing")
-    p.add_argument("--rate", type=float, help="at most N objects per second (default 50; 0: unlimited)")
-    p.add_argument("--yes", action="store_true", help="do not ask for confirmation (needed without a terminal)")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(handler=run_replay)
+    p.add_argument("--rate", type=float, help=RATE)
+    _add_confirmation(p, run_replay, yes=YES_WITHOUT_A_TERMINAL)
 
 
 def add_purge(sub: _SubParsersAction[ArgumentParser]) -> None:
@@ -57,24 +66,20 @@ def add_purge(sub: _SubParsersAction[ArgumentParser]) -> None:
     _add_filters(p)
     p.add_argument("--reason", required=True, help="why (kept in the audit log)")
     p.add_argument("--dry-run", action="store_true")
-    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(handler=run_purge)
+    _add_confirmation(p, run_purge, yes="do not ask for confirmation")
 
 
 def add_backfill(sub: _SubParsersAction[ArgumentParser]) -> None:
     p = sub.add_parser("backfill", help="enqueue what under s3://bucket/prefix needs (re)labelling (reconcile)")
     p.add_argument("uri", help="s3://bucket[/prefix]")
-    p.add_argument("--rate", type=float, help="at most N objects per second (default 50; 0: unlimited)")
+    p.add_argument("--rate", type=float, help=RATE)
     which = p.add_mutually_exclusive_group()
     which.add_argument("--only-unlabelled", action="store_true", help="only objects without an aigc-policy label")
     which.add_argument("--policy-older-than", metavar="V", help="only objects labelled under a policy before V")
     p.add_argument("--reason", default="backfill", help="kept in the audit log")
     p.add_argument("--dry-run", action="store_true")
     p.add_argument("--max", type=int, default=10_000, metavar="N", help="enqueue at most N objects (0: no cap)")
-    p.add_argument("--yes", action="store_true", help="do not ask for confirmation (needed without a terminal)")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(handler=run_backfill)
+    _add_confirmation(p, run_backfill, yes=YES_WITHOUT_A_TERMINAL)
 
 
 def add_audit(sub: _SubParsersAction[ArgumentParser]) -> None:
