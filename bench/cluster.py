@@ -30,7 +30,7 @@ from bench import latency, procs
 from pipeline.model import OUTCOMES
 from pipeline.settings import Settings
 from testkit.pki import TestPKI
-from workers.embedded import MOTO_CREDENTIALS, embedded_redis, free_port, moto_server, wait_for_http
+from workers.embedded import MOTO_CREDENTIALS, embedded_redis, free_port, moto_server, stop_process, wait_for_http
 
 BUCKET = "bench"
 QUEUE = "bench-events"
@@ -156,16 +156,6 @@ def start_pipeline(
     return pipe
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 def stop_pipeline(pipe: Pipeline) -> None:
     """Stop the intake and the worker (idempotent), then remove the worker's Prometheus multiprocess directory.
 
@@ -173,8 +163,8 @@ def stop_pipeline(pipe: Pipeline) -> None:
     finds its own by the files the worker's processes have mapped, so it never touches another run's.
     """
     directories = _metrics_dirs(pipe) if pipe.worker.poll() is None else set()
-    _stop(pipe.intake)
-    _stop(pipe.worker)
+    stop_process(pipe.intake, 30)
+    stop_process(pipe.worker, 30)
     for directory in directories:
         shutil.rmtree(directory, ignore_errors=True)
 

@@ -158,12 +158,7 @@ def _record(record: Any, refs: list[ObjectRef], skipped: list[str]) -> None:
     if not isinstance(s3, dict):
         raise BadEvent(f"event record {name!r} has no s3 section")
     what = f"event record {name!r}"
-    bucket = _string(_section(s3, "bucket", what).get("name"), f"{what}: bucket name")
-    obj = _section(s3, "object", what)
-    raw_key = _string(obj.get("key"), f"{what}: object key")
-    if not bucket or not raw_key:
-        raise BadEvent(f"{what} lacks bucket name or object key")
-    bucket, key = _bucket(bucket, what), _key(raw_key, what)
+    bucket, key, obj = _located(s3, what)
     if not _is_created(name):
         skipped.append(f"{name or 'unnamed event'} for s3://{bucket}/{key}")
         return
@@ -181,15 +176,20 @@ def _record(record: Any, refs: list[ObjectRef], skipped: list[str]) -> None:
     )
 
 
-def _eventbridge(doc: dict[str, Any], refs: list[ObjectRef], skipped: list[str]) -> None:
-    what = "EventBridge S3 event"
-    detail = doc["detail"]
-    bucket = _string(_section(detail, "bucket", what).get("name"), f"{what}: bucket name")
-    obj = _section(detail, "object", what)
+def _located(parent: dict[str, Any], what: str) -> tuple[str, str, dict[str, Any]]:
+    """Bucket name, decoded key and the object section of an S3 record's ``s3`` or EventBridge's ``detail``."""
+    bucket = _string(_section(parent, "bucket", what).get("name"), f"{what}: bucket name")
+    obj = _section(parent, "object", what)
     raw_key = _string(obj.get("key"), f"{what}: object key")
     if not bucket or not raw_key:
         raise BadEvent(f"{what} lacks bucket name or object key")
-    bucket, key = _bucket(bucket, what), _key(raw_key, what)
+    return _bucket(bucket, what), _key(raw_key, what), obj
+
+
+def _eventbridge(doc: dict[str, Any], refs: list[ObjectRef], skipped: list[str]) -> None:
+    what = "EventBridge S3 event"
+    detail = doc["detail"]
+    bucket, key, obj = _located(detail, what)
     detail_type = _string(doc.get("detail-type"), f"{what}: detail-type")
     if detail_type != "Object Created":
         skipped.append(f"{detail_type} for s3://{bucket}/{key}")

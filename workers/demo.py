@@ -27,7 +27,7 @@ from pipeline.settings import Settings
 from testkit.catalogue import build_samples
 from testkit.pki import make_test_pki
 from workers.composition import failure_store, redis_connection
-from workers.embedded import MOTO_CREDENTIALS, embedded_redis, moto_server
+from workers.embedded import MOTO_CREDENTIALS, embedded_redis, moto_server, stop_process
 
 BUCKET = "media-ingest-demo"
 QUEUE = "media-ingest-demo-events"
@@ -70,9 +70,9 @@ def run_demo(settings: Settings, *, keep: bool = False, timeout: float = 120.0) 
         log_file = stack.enter_context(logs.open("ab"))
         cli = [sys.executable, "-m", "workers.cli"]
         worker = _spawn([*cli, "worker", "--concurrency", "2"], env, log_file)
-        stack.callback(_stop, worker)
+        stack.callback(stop_process, worker)
         intake = _spawn([*cli, "intake", "sqs", queue_url], env, log_file)
-        stack.callback(_stop, intake)
+        stack.callback(stop_process, intake)
 
         redis = redis_connection(settings)  # the demo reads the label stream as the platform would
         start_id = redis.xadd(settings.label_stream, {"record": "{}"}, maxlen=settings.label_stream_maxlen)
@@ -145,16 +145,6 @@ def _wire_bucket_to_queue(s3: Any, sqs: Any) -> str:
 
 def _spawn(argv: list[str], env: dict[str, str], log: Any) -> subprocess.Popen[bytes]:
     return subprocess.Popen(argv, env=env, stdout=log, stderr=log)
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def _collect(

@@ -97,6 +97,17 @@ def wait_for_http(url: str, proc: subprocess.Popen[bytes] | None = None, timeout
     raise TimeoutError(f"{url} did not answer within {timeout:.0f}s")
 
 
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+    """SIGTERM (Celery's warm shutdown, the intake's graceful stop), then SIGKILL after ``timeout`` seconds."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def redis_reachable(url: str) -> bool:
     import redis
 
