@@ -1,5 +1,5 @@
 """Operator actions on a real Redis: replay, purge, backfill, batches, audit. (The scope locks' own rules are
-contract tests: tests/pipeline/test_contracts.py.)"""
+contract tests: tests/pipeline/adapters/test_contracts.py.)"""
 
 from __future__ import annotations
 

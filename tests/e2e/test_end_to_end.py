@@ -4,41 +4,12 @@ process -> c2pa -> label stream + object metadata. And MinIO's Redis-list notifi
 from __future__ import annotations
 
 import json
-import time
-from typing import Any
 
 import pytest
 
+from tests.support.e2e import intake_echoes, read_records, wait_for, wire_notifications
+
 pytestmark = pytest.mark.e2e
-
-
-def read_records(client: Any, stream: str) -> list[dict[str, Any]]:
-    return [json.loads(fields[b"record"]) for _, fields in client.xrange(stream)]
-
-
-def wait_for(predicate: Any, timeout: float = 60.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.1)
-
-
-def wire_notifications(s3: Any, sqs: Any, bucket: str) -> str:
-    queue_url = sqs.create_queue(QueueName=f"{bucket}-events")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    s3.put_bucket_notification_configuration(
-        Bucket=bucket,
-        NotificationConfiguration={"QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"]}]},
-    )
-    return str(queue_url)
-
-
-def intake_echoes(processes: Any) -> int:
-    """Copy events the intake dropped as our own write-backs' echoes, from its ``intake.batch`` log lines."""
-    log = next(path for _, path in processes.procs if path.name == "intake.log")
-    lines = (json.loads(line) for line in log.read_text().splitlines() if line.startswith("{"))
-    return sum(line.get("echoes", 0) for line in lines if line.get("event") == "intake.batch")
 
 
 @pytest.mark.parametrize("skip_echoes", [True, False], ids=["echoes-dropped-at-intake", "echoes-checked-by-worker"])
