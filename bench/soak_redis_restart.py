@@ -1,7 +1,7 @@
 """Soak: restart Redis under load again and again, and report every reconnect that stalls.
 
 ``python -m bench.soak_redis_restart [--restarts 20]`` runs the fault of
-``tests/workers/test_faults.py::test_redis_restarted_under_load_the_intake_and_worker_reconnect_and_lose_nothing``
+``tests/e2e/test_faults.py::test_redis_restarted_under_load_the_intake_and_worker_reconnect_and_lose_nothing``
 many times in one pipeline: a private Valkey (AOF, fsync always, on its own port: never the shared Redis), moto's
 S3+SQS, one ``media-ingest worker`` and one ``media-ingest intake sqs``. Each cycle uploads objects while Redis is
 stopped for ``--outage`` seconds and started again on the same port, then waits for every object uploaded so far to
