@@ -32,7 +32,7 @@ def imports(path: Path) -> set[str]:
 
 def closure(module_file: str) -> set[str]:
     """Every module imported by the file, following imports of project modules."""
-    seen: set[str] = set()
+    seen: set[Path] = set()
     todo = [ROOT / module_file]
     found: set[str] = set()
     while todo:

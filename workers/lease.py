@@ -117,7 +117,7 @@ def install_redis_clock(client: redis.Redis) -> RedisClock:
             "kombu.transport.redis has no module-level time(): this kombu is not the one workers/lease.py was "
             "written for; check the lease against its QoS.append and restore_visible"
         )
-    transport.time = clock.now  # type: ignore[attr-defined]
+    transport.time = clock.now
     return clock
 
 

@@ -29,7 +29,7 @@ from tests.deploy.support import (
     series_names,
 )
 
-PROMETHEUS_OWN = {"up": frozenset()}
+PROMETHEUS_OWN: dict[str, frozenset[str]] = {"up": frozenset()}
 """Series Prometheus itself writes for every target, with no labels of their own."""
 GRAFANA_VARIABLES = {"$__rate_interval": "5m", "$__interval": "1m", "$__range": "1h"}
 DASHBOARD = OBSERVABILITY / "grafana-dashboard.json"

@@ -210,7 +210,7 @@ def _broker_connection(url):
     consumer.consume()
     connection.drain_events(timeout=5)
     assert len(held) == 1
-    connection.default_channel._brpop_start()  # what the worker's event loop has sent
+    connection.default_channel._brpop_start()  # type: ignore[attr-defined]  # kombu's Redis channel: what the worker's event loop has sent
     return connection
 
 

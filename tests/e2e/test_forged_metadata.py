@@ -109,8 +109,10 @@ WRITTEN = {
 
 
 def copy_event(key: str, etag: str) -> str:
-    record = {"eventName": "ObjectCreated:Copy", "s3": {"bucket": {"name": "uploads"}, "object": {"key": key}}}
-    record["s3"]["object"]["eTag"] = etag
+    record = {
+        "eventName": "ObjectCreated:Copy",
+        "s3": {"bucket": {"name": "uploads"}, "object": {"key": key, "eTag": etag}},
+    }
     return json.dumps({"Records": [record]})
 
 

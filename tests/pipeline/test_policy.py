@@ -195,7 +195,13 @@ def test_ai_grandparent_is_still_ai_generated(policy):
 def test_ai_only_in_a_component_or_input_is_ai_edited(policy, relationship):
     r = report(
         "trusted",
-        manifest("collage", act("c2pa.created", "digitalCapture"), act("c2pa.placed"), **{relationship: ("sticker",)}),
+        manifest(
+            "collage",
+            act("c2pa.created", "digitalCapture"),
+            act("c2pa.placed"),
+            components=("sticker",) if relationship == "components" else (),
+            inputs=("sticker",) if relationship == "inputs" else (),
+        ),
         manifest("sticker", act("c2pa.created", "trainedAlgorithmicMedia", agent="Example Sticker Model")),
     )
     decision = decide(r, policy)

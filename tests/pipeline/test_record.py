@@ -232,7 +232,7 @@ def test_values_at_the_caps_are_kept_whole():
 
 
 def test_many_manifests_cap_the_signals():
-    manifests = {f"urn:uuid:{i}": {"assertions": []} for i in range(200)}
+    manifests: dict[str, dict[str, list[object]]] = {f"urn:uuid:{i}": {"assertions": []} for i in range(200)}
     store = parse_store({"active_manifest": "urn:uuid:0", "manifests": manifests, "validation_state": "Valid"})
     data = record(report=CredentialReport("valid", store=store)).to_dict()
     assert data["truncated"] == ["signals"]

@@ -22,7 +22,7 @@ def test_defaults():
     assert DEFAULT_POLICY.is_file()
     assert s.max_object_bytes == 2 * 1024**3
     assert (s.reader_timeout, s.task_time_limit, s.visibility_timeout) == (60, 300, 45)
-    assert s.trust_anchors is s.trust_allowed is s.trust_config is s.spool_dir is s.worker_concurrency is None
+    assert (s.trust_anchors, s.trust_allowed, s.trust_config, s.spool_dir, s.worker_concurrency) == (None,) * 5
     assert s.configured == frozenset()
 
 

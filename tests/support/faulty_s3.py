@@ -62,7 +62,7 @@ def faulty_s3(
                 return
             if delay:
                 time.sleep(delay)
-            conn = http.client.HTTPConnection(target.hostname, target.port, timeout=30)
+            conn = http.client.HTTPConnection(target.hostname or "127.0.0.1", target.port, timeout=30)
             headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection", "keep-alive")}
             conn.request(self.command, self.path, body=body, headers=headers)
             response = conn.getresponse()

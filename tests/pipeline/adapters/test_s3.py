@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import botocore.exceptions
 import pytest
 
@@ -10,9 +12,8 @@ from pipeline.errors import AccessDenied, ObjectChanged, ObjectNotFound, Permane
 
 
 def client_error(code: str, status: int) -> botocore.exceptions.ClientError:
-    return botocore.exceptions.ClientError(
-        {"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}}, "GetObject"
-    )
+    response: Any = {"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}}
+    return botocore.exceptions.ClientError(response, "GetObject")
 
 
 @pytest.mark.parametrize(
