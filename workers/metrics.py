@@ -148,6 +148,6 @@ def serve(port: int, registry: CollectorRegistry, ready: Callable[[], str | None
 def redis_ready(redis: Any) -> str | None:
     try:
         redis.ping()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001 - readiness reports any failure of the ping as "not ready", never raises
         return f"Redis unreachable: {exc}"
     return None

@@ -4,6 +4,7 @@ process -> c2pa -> label stream + object metadata. And MinIO's Redis-list notifi
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -36,11 +37,16 @@ def test_every_sample_is_labelled_once_through_the_sqs_event_path(
         return {r["key"] for r in read_records(redis_client, settings.label_stream)}
 
     wait_for(lambda: set(expected) | {"kept/existing-meta.jpg"} <= labelled(), what="all labels")
+
     # The write-backs fired ObjectCreated:Copy events; wait until the intake has dropped each as our own echo, or
     # (echo skipping off) passed it to the worker, which recognised it as already labelled. Either way the stream
     # must still hold exactly one record per object.
-    batch_keys = lambda: list(redis_client.scan_iter(match=f"{settings.key_prefix}:batch:*"))  # noqa: E731
-    already = lambda: sum(int(redis_client.hget(k, "already_labelled") or 0) for k in batch_keys())  # noqa: E731
+    def batch_keys() -> Any:
+        return list(redis_client.scan_iter(match=f"{settings.key_prefix}:batch:*"))
+
+    def already() -> Any:
+        return sum(int(redis_client.hget(k, "already_labelled") or 0) for k in batch_keys())
+
     recognised = (lambda: intake_echoes(processes)) if skip_echoes else already
     wait_for(lambda: recognised() >= len(expected) + 1, what="write-back copy events to be recognised")
     if skip_echoes:
@@ -73,7 +79,10 @@ def test_duplicate_submissions_publish_one_record_and_a_deleted_object_is_a_reco
     uris = [f"s3://{bucket}/dup.jpg"] * 3 + [f"s3://{bucket}/never-existed.jpg"]
     submit = processes.start("submit", *uris, "--batch", "b-dup", name="submit")
     assert submit.wait(60) == 0
-    counters = lambda: redis_client.hgetall(f"{settings.key_prefix}:batch:b-dup")  # noqa: E731
+
+    def counters() -> Any:
+        return redis_client.hgetall(f"{settings.key_prefix}:batch:b-dup")
+
     wait_for(
         lambda: (
             sum(
@@ -139,7 +148,10 @@ def test_a_permanent_failure_is_recorded_then_replayed_by_the_operator(s3, sampl
     bucket = f"{settings.key_prefix}-late"  # does not exist yet: NoSuchBucket is a permanent error
     processes.worker()
     assert processes.start("submit", f"s3://{bucket}/photo.jpg", "--batch", "b-late", name="submit").wait(60) == 0
-    failures = lambda: [json.loads(v) for v in redis_client.hvals(f"{settings.key_prefix}:failures")]  # noqa: E731
+
+    def failures() -> Any:
+        return [json.loads(v) for v in redis_client.hvals(f"{settings.key_prefix}:failures")]
+
     wait_for(lambda: failures(), what="the failure to be recorded")
     [entry] = failures()
     assert (entry["key"], entry["batch_id"], entry["error_class"], entry["attempts"]) == (

@@ -40,7 +40,10 @@ def test_a_reader_that_cannot_start_publishes_nothing_and_the_object_is_replayed
         env={"MEDIA_INGEST_TRUST_ANCHORS": str(settings.trust_anchors)},  # its own start-up check would refuse
     )
     assert submit.wait(60) == 0
-    failures = lambda: [json.loads(v) for v in redis_client.hvals(f"{settings.key_prefix}:failures")]  # noqa: E731
+
+    def failures() -> Any:
+        return [json.loads(v) for v in redis_client.hvals(f"{settings.key_prefix}:failures")]
+
     wait_for(lambda: failures(), timeout=90, what="the failure to be recorded")
     [entry] = failures()
     assert (entry["key"], entry["error_class"], entry["attempts"]) == ("camera.jpg", "ReaderUnavailable", 3)
