@@ -8,15 +8,11 @@ import os
 import signal
 import threading
 import time
-import uuid
 
 import pytest
-from celery.worker import state
 
 from pipeline.settings import Settings
 from tests.support.notifications import PATHS, batch_counts, put_in_front_of_workers
-from workers.composition import lease_connection
-from workers.lease import UNACKED_INDEX, LeaseKeeper
 
 pytestmark = pytest.mark.e2e
 
@@ -67,33 +63,6 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_publishes_each_object_once(
 def finished(client, prefix):
     counters = batch_counts(client, prefix)
     return sum(counters.get(k, 0) for k in ("labelled", "duplicate", "already_labelled"))
-
-
-class _Message:
-    def __init__(self, tag):
-        self.delivery_tag = tag
-
-
-class _Request:
-    def __init__(self, tag):
-        self.message = _Message(tag)
-
-
-def test_the_lease_keeper_renews_exactly_the_deliveries_this_worker_holds(redis_url, redis_client):
-    held, other = f"tag-{uuid.uuid4()}", f"tag-{uuid.uuid4()}"
-    redis_client.zadd(UNACKED_INDEX, {held: 1.0, other: 1.0})
-    request = _Request(held)
-    state.requests["task-1"] = request
-    try:
-        assert LeaseKeeper(lease_connection(Settings(redis_url=redis_url)), 60).renew() == 1
-        assert redis_client.zscore(UNACKED_INDEX, held) > time.time() - 5  # renewed: not redelivered
-        assert redis_client.zscore(UNACKED_INDEX, other) == 1.0  # another worker's: left to expire
-        redis_client.zrem(UNACKED_INDEX, held)
-        LeaseKeeper(lease_connection(Settings(redis_url=redis_url)), 60).renew()
-        assert redis_client.zscore(UNACKED_INDEX, held) is None  # XX: an acked delivery is not brought back
-    finally:
-        del state.requests["task-1"]
-        redis_client.zrem(UNACKED_INDEX, held, other)
 
 
 @pytest.mark.parametrize("path", PATHS)
