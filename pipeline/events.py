@@ -163,15 +163,15 @@ def _record(record: Any, refs: list[ObjectRef], skipped: list[str]) -> None:
         skipped.append(f"{name or 'unnamed event'} for s3://{bucket}/{key}")
         return
     refs.append(
-        ObjectRef(
-            bucket=bucket,
-            key=key,
-            version_id=_clean_version(_string(obj.get("versionId"), f"{what}: versionId")),
-            etag=_clean_etag(_string(obj.get("eTag") or obj.get("etag"), f"{what}: eTag")),
-            size=_size(obj.get("size"), what),
+        _object_ref(
+            bucket,
+            key,
+            obj,
+            what,
+            version_field="versionId",
+            etag=_string(obj.get("eTag") or obj.get("etag"), f"{what}: eTag"),
             event_name=name.removeprefix("s3:"),
             event_time=_string(record.get("eventTime"), f"{what}: eventTime"),
-            sequencer=_string(obj.get("sequencer"), f"{what}: sequencer"),
         )
     )
 
@@ -186,6 +186,30 @@ def _located(parent: dict[str, Any], what: str) -> tuple[str, str, dict[str, Any
     return _bucket(bucket, what), _key(raw_key, what), obj
 
 
+def _object_ref(
+    bucket: str,
+    key: str,
+    obj: dict[str, Any],
+    what: str,
+    *,
+    version_field: str,
+    etag: str | None,
+    event_name: str,
+    event_time: str | None,
+) -> ObjectRef:
+    """The ref an S3 record or an EventBridge event names; the two formats differ only in field names."""
+    return ObjectRef(
+        bucket=bucket,
+        key=key,
+        version_id=_clean_version(_string(obj.get(version_field), f"{what}: {version_field}")),
+        etag=_clean_etag(etag),
+        size=_size(obj.get("size"), what),
+        event_name=event_name,
+        event_time=event_time,
+        sequencer=_string(obj.get("sequencer"), f"{what}: sequencer"),
+    )
+
+
 def _eventbridge(doc: dict[str, Any], refs: list[ObjectRef], skipped: list[str]) -> None:
     what = "EventBridge S3 event"
     detail = doc["detail"]
@@ -195,15 +219,15 @@ def _eventbridge(doc: dict[str, Any], refs: list[ObjectRef], skipped: list[str])
         skipped.append(f"{detail_type} for s3://{bucket}/{key}")
         return
     refs.append(
-        ObjectRef(
-            bucket=bucket,
-            key=key,
-            version_id=_clean_version(_string(obj.get("version-id"), f"{what}: version-id")),
-            etag=_clean_etag(_string(obj.get("etag"), f"{what}: etag")),
-            size=_size(obj.get("size"), what),
+        _object_ref(
+            bucket,
+            key,
+            obj,
+            what,
+            version_field="version-id",
+            etag=_string(obj.get("etag"), f"{what}: etag"),
             event_name="ObjectCreated:" + (_string(detail.get("reason"), f"{what}: reason") or ""),
             event_time=_string(doc.get("time"), f"{what}: time"),
-            sequencer=_string(obj.get("sequencer"), f"{what}: sequencer"),
         )
     )
 
