@@ -162,18 +162,9 @@ def _record(record: Any, refs: list[ObjectRef], skipped: list[str]) -> None:
     if not _is_created(name):
         skipped.append(f"{name or 'unnamed event'} for s3://{bucket}/{key}")
         return
-    refs.append(
-        _object_ref(
-            bucket,
-            key,
-            obj,
-            what,
-            version_field="versionId",
-            etag=_string(obj.get("eTag") or obj.get("etag"), f"{what}: eTag"),
-            event_name=name.removeprefix("s3:"),
-            event_time=_string(record.get("eventTime"), f"{what}: eventTime"),
-        )
-    )
+    etag = _string(obj.get("eTag") or obj.get("etag"), f"{what}: eTag")
+    event_time = _string(record.get("eventTime"), f"{what}: eventTime")
+    refs.append(_object_ref(bucket, key, obj, what, "versionId", etag, name.removeprefix("s3:"), event_time))
 
 
 def _located(parent: dict[str, Any], what: str) -> tuple[str, str, dict[str, Any]]:
@@ -191,7 +182,6 @@ def _object_ref(
     key: str,
     obj: dict[str, Any],
     what: str,
-    *,
     version_field: str,
     etag: str | None,
     event_name: str,
@@ -218,18 +208,10 @@ def _eventbridge(doc: dict[str, Any], refs: list[ObjectRef], skipped: list[str])
     if detail_type != "Object Created":
         skipped.append(f"{detail_type} for s3://{bucket}/{key}")
         return
-    refs.append(
-        _object_ref(
-            bucket,
-            key,
-            obj,
-            what,
-            version_field="version-id",
-            etag=_string(obj.get("etag"), f"{what}: etag"),
-            event_name="ObjectCreated:" + (_string(detail.get("reason"), f"{what}: reason") or ""),
-            event_time=_string(doc.get("time"), f"{what}: time"),
-        )
-    )
+    etag = _string(obj.get("etag"), f"{what}: etag")
+    event_name = "ObjectCreated:" + (_string(detail.get("reason"), f"{what}: reason") or "")
+    event_time = _string(doc.get("time"), f"{what}: time")
+    refs.append(_object_ref(bucket, key, obj, what, "version-id", etag, event_name, event_time))
 
 
 def _section(parent: dict[str, Any], field: str, what: str) -> dict[str, Any]:
