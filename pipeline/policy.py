@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.credentials.manifest import Manifest
+from pipeline.credentials.traces import FAMILIES, TRACE_LABELS, TraceSignature, match_traces
 from pipeline.model import LABELS, Label, Provenance
 from pipeline.ports import CredentialReport
 from pipeline.signals import INCEPTION_ACTIONS
@@ -44,6 +45,9 @@ class Policy:
     ai_generators: frozenset[str] = frozenset()
     """Lower-cased claim generator / software agent names (see [generators] in the policy file)."""
     iptc_digital_source_type: bool = True
+    trace_signatures: tuple[TraceSignature, ...] = ()
+    """The generator-traces registry (``[[traces.signatures]]``), in file order; empty when ``traces.enabled`` is
+    false."""
 
     @property
     def generative(self) -> frozenset[str]:
@@ -68,6 +72,7 @@ def load_policy(path: Path) -> Policy:
         captured_requires=read.choice("rules.captured_requires", ("valid", "trusted"), "trusted"),  # type: ignore[arg-type]
         ai_generators=frozenset(g.strip().lower() for g in read.names("generators.ai_generated", required=False)),
         iptc_digital_source_type=read.flag("unsigned.iptc_digital_source_type", True),
+        trace_signatures=read.signatures("traces.signatures") if read.flag("traces.enabled", True) else (),
     )
     return policy
 
@@ -123,6 +128,50 @@ class _Reader:
             raise self._bad(dotted, f"one of {', '.join(allowed)}", value)
         return str(value)
 
+    def signatures(self, dotted: str) -> tuple[TraceSignature, ...]:
+        value = self._get(dotted, False)
+        if value is self._MISSING:
+            return ()
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            raise self._bad(dotted, "an array of tables ([[traces.signatures]])", value)
+        return tuple(self._signature(f"{dotted}[{i}]", entry) for i, entry in enumerate(value))
+
+    def _signature(self, where: str, entry: dict[str, object]) -> TraceSignature:
+        def text(key: str, required: bool = True) -> str | None:
+            value = entry.get(key)
+            if value is None and not required:
+                return None
+            if not isinstance(value, str) or not value.strip():
+                raise self._bad(f"{where}.{key}", "a non-empty string", value)
+            return value
+
+        def pattern(key: str, required: bool = True) -> re.Pattern[str] | None:
+            source = text(key, required)
+            if source is None:
+                return None
+            try:
+                return re.compile(source)
+            except re.error as exc:
+                raise PolicyError(
+                    f"policy file {self._path}: {where}.{key} is not a regular expression ({exc})"
+                ) from None
+
+        family, label = text("family"), text("label")
+        if family not in FAMILIES:
+            raise self._bad(f"{where}.family", f"one of {', '.join(FAMILIES)}", family)
+        if label not in TRACE_LABELS:
+            raise self._bad(f"{where}.label", f"one of {', '.join(TRACE_LABELS)}", label)
+        compiled = pattern("pattern")
+        assert compiled is not None
+        return TraceSignature(
+            family=family,
+            field=str(text("field")).strip(),
+            pattern=compiled,
+            generator=str(text("generator")).strip(),
+            label=label,
+            unless=pattern("unless", required=False),
+        )
+
 
 def version_key(version: str) -> tuple[tuple[int, int, str], ...]:
     """Order policy versions by their numbers: ``2026.11-9`` < ``2026.11-10`` (plain strings would say otherwise).
@@ -146,7 +195,8 @@ class Decision:
     failures: tuple[str, ...] = ()
     label_source: str | None = None
     """What decided an AI or capture label: ``c2pa`` (a signed source type or action), ``c2pa-generator`` (the
-    known-generators registry), ``iptc-xmp`` (unsigned IPTC metadata); None otherwise."""
+    known-generators registry), ``iptc-xmp`` (unsigned IPTC metadata), a generator-trace family (``png-text``,
+    ``exif``, ``xmp``: the ``[[traces.signatures]]`` registry); None otherwise."""
 
 
 def decide(report: CredentialReport, policy: Policy) -> Decision:
@@ -163,6 +213,14 @@ def decide(report: CredentialReport, policy: Policy) -> Decision:
                     digital_source_types=tuple(sorted(xmp)),
                     label_source="iptc-xmp",
                 )
+        if trace := match_traces(report.metadata_fields, policy.trace_signatures):
+            return Decision(
+                trace.label,  # type: ignore[arg-type]
+                f"No usable Content Credentials ({reason}); unsigned {trace.family} metadata field "
+                f"{trace.field!r} declares {trace.generator}.",
+                generator=trace.generator,
+                label_source=trace.family,
+            )
         what = "provenance unknown" if report.provenance == "absent" else "could not be read"
         return Decision("unknown", f"No usable Content Credentials ({reason}): {what}.")
     active = store.active_manifest
@@ -199,6 +257,17 @@ def decide(report: CredentialReport, policy: Policy) -> Decision:
             if claims_ai
             else ("declare no AI")
         )
+        if not claims_ai and (trace := match_traces(report.metadata_fields, policy.trace_signatures)):
+            return Decision(
+                trace.label,  # type: ignore[arg-type]
+                f"{trust}: the credentials fail validation ({failures}) and declare no AI; unsigned {trace.family} "
+                f"metadata field {trace.field!r} declares {trace.generator}.",
+                digital_source_types=tuple(sorted(all_types)),
+                signer=active.signer,
+                generator=trace.generator,
+                failures=store.failure_codes,
+                label_source=trace.family,
+            )
         return make(policy.invalid_without_ai, f"the credentials fail validation ({failures}) and {says}", None)
     if _at_least(report.provenance, policy.captured_requires) and _unedited_capture(lineage, policy):
         return make("captured", "captured with a camera, not edited since")

@@ -31,6 +31,9 @@ class CredentialReport:
     """Why the provenance is ``absent`` or ``unreadable`` (for the record and the operator)."""
     xmp_source_types: tuple[str, ...] = ()
     """IPTC ``DigitalSourceType`` values from the file's XMP packet (unsigned), read when it has no manifest."""
+    metadata_fields: tuple[tuple[str, str, str], ...] = ()
+    """Generator-trace fields ``(family, name, text)``, bounded (:mod:`pipeline.credentials.traces`), read when the
+    file has no manifest, an unreadable one or an invalid one."""
 
 
 class CredentialReader(Protocol):

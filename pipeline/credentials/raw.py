@@ -1,7 +1,9 @@
 """The plain-JSON form of a credentials read, and the report built from it. Pure.
 
 The c2pa read runs in a child process (:mod:`pipeline.adapters.credentials.isolated`); what crosses the pipe is
-this JSON form: ``{"provenance": ..., "reason": ..., "doc": <c2pa manifest-store JSON or null>}``. The worker
+this JSON form: ``{"provenance": ..., "reason": ..., "doc": <c2pa manifest-store JSON or null>,
+"xmp_source_types": [...], "metadata_fields": [[family, name, text], ...]}`` (the last two unsigned metadata, see
+:mod:`pipeline.credentials.xmp` and :mod:`pipeline.credentials.traces`). The worker
 process parses it here and never loads the c2pa native library itself.
 """
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from pipeline.credentials.manifest import parse_store
+from pipeline.credentials.traces import bounded_fields
 from pipeline.model import PROVENANCES
 from pipeline.ports import CredentialReport
 
@@ -28,9 +31,12 @@ def report_from_raw(data: RawReport) -> CredentialReport:
         return CredentialReport("unreadable", reason=f"reader answered an unknown provenance {provenance!r}")
     doc = data.get("doc")
     xmp = tuple(str(t) for t in data.get("xmp_source_types") or ())
+    fields = bounded_fields(data.get("metadata_fields"))
     if doc is None:
-        return CredentialReport(provenance, reason=data.get("reason"), xmp_source_types=xmp)
+        return CredentialReport(provenance, reason=data.get("reason"), xmp_source_types=xmp, metadata_fields=fields)
     store = parse_store(doc)
     if not store.manifests:
-        return CredentialReport("unreadable", reason="manifest store holds no readable manifest", store=store)
-    return CredentialReport(provenance, store=store, reason=data.get("reason"))
+        return CredentialReport(
+            "unreadable", reason="manifest store holds no readable manifest", store=store, metadata_fields=fields
+        )
+    return CredentialReport(provenance, store=store, reason=data.get("reason"), metadata_fields=fields)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import struct
 import sys
 import threading
 from pathlib import Path
@@ -17,6 +18,7 @@ import c2pa
 
 from pipeline.credentials.manifest import CRJSON_KEY
 from pipeline.credentials.raw import RawReport, raw, report_from_raw
+from pipeline.credentials.traces import EXIF_IFD, EXIF_TAGS, USER_COMMENT, bounded_fields, exif_text, xmp_fields
 from pipeline.credentials.trust import TrustFiles
 from pipeline.credentials.xmp import xmp_source_types
 from pipeline.model import Provenance
@@ -80,8 +82,11 @@ class C2paCredentialReader:
             return raw("unreadable", "empty object (0 bytes)")
         with path.open("rb") as stream:
             result = self._read_stream(stream)
-        if result["provenance"] == "absent":
-            result["xmp_source_types"] = _xmp_source_types(path)
+        if result["provenance"] in ("absent", "unreadable", "invalid"):
+            xmp, fields = _unsigned_metadata(path)
+            if result["provenance"] == "absent":
+                result["xmp_source_types"] = xmp
+            result["metadata_fields"] = fields
         return result
 
     def _read_stream(self, stream: BinaryIO) -> RawReport:
@@ -124,20 +129,45 @@ def _unreadable(exc: Exception) -> RawReport:
     return raw("unreadable", f"malformed: {message}")
 
 
-def _xmp_source_types(path: Path) -> list[str]:
-    """IPTC DigitalSourceType from the XMP packet of an image Pillow can open (JPEG, PNG, WebP, TIFF, GIF).
+def _unsigned_metadata(path: Path) -> tuple[list[str], list[list[str]]]:
+    """IPTC DigitalSourceType and the generator-trace fields of an image Pillow can open (JPEG, PNG, WebP, TIFF, GIF).
 
-    Pillow reads the packet without decoding pixels and parses it with defusedxml. Anything it cannot open simply
-    has no XMP signal, including a header that claims more pixels than Pillow's decompression-bomb limit (it
-    refuses those in ``open``, before reading the packet).
+    Pillow reads headers and metadata chunks without decoding pixels (the XMP packet parsed with defusedxml, PNG
+    text chunks up to ``PngImagePlugin.MAX_TEXT_CHUNK`` each and ``MAX_TEXT_MEMORY`` in all); the fields are then
+    capped (:func:`pipeline.credentials.traces.bounded_fields`). Anything it cannot open simply has no unsigned
+    metadata, including a header that claims more pixels than Pillow's decompression-bomb limit (it refuses those
+    in ``open``, before reading any chunk). PNG text and ``eXIf`` chunks after the image data are not read: finding
+    them would mean decoding the pixels.
     """
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as image:
-            return xmp_source_types(image.getxmp())
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError):
-        return []
+            packet = image.getxmp()
+            fields: list[tuple[object, object, object]] = []
+            if image.format == "PNG":
+                fields += [("png-text", key, value) for key, value in image.info.items() if isinstance(value, str)]
+            fields += _exif_fields(image)
+            fields += xmp_fields(packet)
+            return xmp_source_types(packet), [list(f) for f in bounded_fields(fields)]
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError, struct.error,
+            EOFError, KeyError, TypeError):  # fmt: skip
+        return [], []
+
+
+def _exif_fields(image: Any) -> list[tuple[object, object, object]]:
+    from PIL import Image
+
+    if image.format == "PNG":  # PngImageFile.getexif() decodes the image to look for an eXIf chunk after IDAT
+        if "exif" not in image.info:
+            return []
+        exif = Image.Exif()
+        exif.load(image.info["exif"])
+    else:
+        exif = image.getexif()
+    values = [(name, exif.get(tag)) for tag, name in EXIF_TAGS.items()]
+    values.append(("UserComment", exif.get_ifd(EXIF_IFD).get(USER_COMMENT)))
+    return [("exif", name, text) for name, value in values if (text := exif_text(value))]
 
 
 def _format_hint(stream: BinaryIO) -> str | None:

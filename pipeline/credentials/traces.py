@@ -1,0 +1,132 @@
+"""Generator traces outside C2PA: the fields generators write about themselves, and the registry that reads them. Pure.
+
+The reader child extracts a bounded list of metadata fields (:data:`MetadataField`: family, field name, text) from
+files without a usable manifest; :func:`match_traces` applies the policy file's ``[[traces.signatures]]`` to them.
+A signature names one family and one field exactly and a regular expression searched in that field's text only,
+never in the whole file, so a camera's ``Make``, an editor's ``Software`` or a prompt quoted in a caption cannot
+match unless a signature names that field.
+
+Families: ``png-text`` (PNG tEXt/iTXt/zTXt chunks by keyword), ``exif`` (EXIF/TIFF tags by Pillow's tag name:
+``Software``, ``ImageDescription``, ``UserComment``, ``Artist``, ``Copyright``), ``xmp`` (XMP properties by local
+name, e.g. ``CreatorTool``, ``Credit``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+FAMILIES = ("png-text", "exif", "xmp")
+TRACE_LABELS = ("ai_generated", "ai_edited")
+"""A trace is an unsigned declaration: it can only make a label AI, never ``captured`` or anything weaker."""
+
+MAX_FIELDS = 64
+"""Most fields the reader child sends per file (a PNG may carry any number of text chunks)."""
+MAX_FIELD_CHARS = 8192
+"""Longest text kept per field, in characters: a ComfyUI ``workflow`` can be 100 KB, and every signature matches
+in its first few hundred characters."""
+MAX_NAME_CHARS = 80
+"""Longest field name kept (PNG keywords are at most 79 bytes)."""
+
+MetadataField = tuple[str, str, str]
+"""``(family, field name, text)``."""
+
+
+@dataclass(frozen=True)
+class TraceSignature:
+    """One registry entry: the text of ``field`` in ``family`` matches ``pattern`` (and not ``unless``)."""
+
+    family: str
+    field: str
+    pattern: re.Pattern[str]
+    generator: str
+    label: str
+    unless: re.Pattern[str] | None = None
+
+
+@dataclass(frozen=True)
+class TraceMatch:
+    family: str
+    field: str
+    generator: str
+    label: str
+
+
+def bounded_fields(fields: object) -> tuple[MetadataField, ...]:
+    """The fields as the report keeps them (from the child's JSON): known families, strings, capped in count and
+    length; anything else is dropped."""
+    kept: list[MetadataField] = []
+    for entry in fields if isinstance(fields, list | tuple) else ():
+        if len(kept) >= MAX_FIELDS:
+            break
+        if not isinstance(entry, list | tuple) or len(entry) != 3:
+            continue
+        family, name, text = entry
+        if family in FAMILIES and isinstance(name, str) and isinstance(text, str) and name:
+            kept.append((str(family), name[:MAX_NAME_CHARS], text[:MAX_FIELD_CHARS]))
+    return tuple(kept)
+
+
+def match_traces(fields: Iterable[MetadataField], signatures: Iterable[TraceSignature]) -> TraceMatch | None:
+    """The first signature, in registry order, that one of the fields matches; None if none does.
+
+    Field names compare ignoring case (PNG keywords are case-sensitive, but no two generators differ only by case).
+    Registry order decides: an entry that says "edited" (img2img parameters) comes before the general one.
+    """
+    by_key: dict[tuple[str, str], list[str]] = {}
+    for family, name, text in fields:
+        by_key.setdefault((family, name.lower()), []).append(text)
+    for signature in signatures:
+        for text in by_key.get((signature.family, signature.field.lower()), ()):
+            if signature.pattern.search(text) and not (signature.unless and signature.unless.search(text)):
+                return TraceMatch(signature.family, signature.field, signature.generator, signature.label)
+    return None
+
+
+EXIF_TAGS = {0x010E: "ImageDescription", 0x0131: "Software", 0x013B: "Artist", 0x8298: "Copyright"}
+"""IFD0 tags read as traces, by Pillow's tag names (``PIL.ExifTags.Base``). ``Make``/``Model`` are not read: a
+camera is never a generator trace."""
+EXIF_IFD = 0x8769
+USER_COMMENT = 0x9286
+"""``UserComment`` in the Exif IFD: where AUTOMATIC1111 writes its parameters in JPEG and WebP."""
+_CHARSETS = {b"ASCII\0\0\0": "ascii", b"JIS\0\0\0\0\0": "shift_jis", b"\0\0\0\0\0\0\0\0": "utf-8"}
+
+
+def exif_text(value: object) -> str | None:
+    """An EXIF value as text: ASCII tags as Pillow gives them, ``UserComment`` bytes by their 8-byte charset code
+    (``UNICODE`` is UTF-16: big-endian as piexif writes it, or little-endian when the bytes say so)."""
+    if isinstance(value, str):
+        return value.strip("\0 ")
+    if not isinstance(value, bytes):
+        return None
+    head, body = value[:8], value[8 : MAX_FIELD_CHARS * 2 + 8]
+    if head == b"UNICODE\0":
+        little = len(body) >= 2 and body[0] != 0 and body[1] == 0
+        return body.decode("utf-16-le" if little else "utf-16-be", "replace").strip("\0 ")
+    if head in _CHARSETS:
+        return body.decode(_CHARSETS[head], "replace").strip("\0 ")
+    return value[:MAX_FIELD_CHARS].decode("utf-8", "replace").strip("\0 ")
+
+
+def xmp_fields(packet: object) -> list[MetadataField]:
+    """Every text leaf of an XMP packet as Pillow's ``getxmp()`` returns it, named by its property's local name
+    (``CreatorTool``, ``Credit``, ``UserComment``); ``rdf:Alt``/``rdf:li`` wrappers are looked through."""
+    found: list[MetadataField] = []
+
+    def walk(node: object, name: str) -> None:
+        if len(found) >= MAX_FIELDS:
+            return
+        if isinstance(node, str):
+            if name and node.strip():
+                found.append(("xmp", name, node.strip()))
+        elif isinstance(node, dict):
+            for key, value in node.items():
+                wrapper = key in ("li", "Alt", "Bag", "Seq", "text", "Description", "RDF", "xmpmeta")
+                walk(value, name if wrapper else str(key))
+        elif isinstance(node, list):
+            for item in node:
+                walk(item, name)
+
+    walk(packet, "")
+    return found
