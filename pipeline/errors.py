@@ -67,3 +67,14 @@ class SourceMisconfigured(PermanentError):
 class QueueUnavailable(RetryableError):
     """The event queue (SQS) could not be reached or refused a receive or delete: the intake tries again; what it
     received and did not delete comes back after the queue's visibility timeout."""
+
+
+class RemoteManifestUnavailable(RetryableError):
+    """Fetching a remote C2PA manifest failed transiently (a timeout, a dropped connection, HTTP 5xx or 429): the
+    task is retried with backoff, like an S3 fault."""
+
+
+class RemoteManifestRefused(PermanentError):
+    """A remote C2PA manifest cannot be fetched and retrying cannot help: the URL is off the allow-list, not https,
+    resolves to a loopback/private/link-local/metadata address, redirects off the list, answers 4xx, or is larger
+    than the cap. The object gets an ``unknown``/``unreadable`` record whose reason is this message."""

@@ -25,6 +25,7 @@ from pipeline.credentials.manifest import Manifest
 from pipeline.credentials.traces import FAMILIES, TRACE_LABELS, TraceSignature, match_traces
 from pipeline.model import LABELS, Label, Provenance
 from pipeline.ports import CredentialReport
+from pipeline.remote_manifests import Origin, parse_origin
 from pipeline.signals import INCEPTION_ACTIONS
 
 
@@ -42,6 +43,8 @@ class Policy:
     ai_claim_needs_valid_signature: bool = False
     invalid_without_ai: Label = "unknown"
     captured_requires: Provenance = "trusted"
+    remote_manifest_hosts: tuple[Origin, ...] = ()
+    """Origins remote C2PA manifests may be fetched from (``[remote_manifests] allowed``; the settings add more)."""
     ai_generators: frozenset[str] = frozenset()
     """Lower-cased claim generator / software agent names (see [generators] in the policy file)."""
     iptc_digital_source_type: bool = True
@@ -70,6 +73,7 @@ def load_policy(path: Path) -> Policy:
         ai_claim_needs_valid_signature=read.flag("rules.ai_claim_needs_valid_signature", False),
         invalid_without_ai=read.choice("rules.invalid_without_ai", LABELS, "unknown"),  # type: ignore[arg-type]
         captured_requires=read.choice("rules.captured_requires", ("valid", "trusted"), "trusted"),  # type: ignore[arg-type]
+        remote_manifest_hosts=read.origins("remote_manifests.allowed"),
         ai_generators=frozenset(g.strip().lower() for g in read.names("generators.ai_generated", required=False)),
         iptc_digital_source_type=read.flag("unsigned.iptc_digital_source_type", True),
         trace_signatures=read.signatures("traces.signatures") if read.flag("traces.enabled", True) else (),
@@ -111,6 +115,12 @@ class _Reader:
         if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
             raise self._bad(dotted, "a list of strings", value)
         return frozenset(v.strip() for v in value)
+
+    def origins(self, dotted: str) -> tuple[Origin, ...]:
+        try:
+            return tuple(parse_origin(entry) for entry in sorted(self.names(dotted, required=False)))
+        except ValueError as exc:
+            raise PolicyError(f"policy file {self._path}: {dotted}: {exc}") from None
 
     def flag(self, dotted: str, default: bool) -> bool:
         value = self._get(dotted, False)

@@ -34,11 +34,23 @@ class CredentialReport:
     metadata_fields: tuple[tuple[str, str, str], ...] = ()
     """Generator-trace fields ``(family, name, text)``, bounded (:mod:`pipeline.credentials.traces`), read when the
     file has no manifest, an unreadable one or an invalid one."""
+    manifest_url: str | None = None
+    """The remote manifest store's URL when the asset only references one (fetched, or the reason says why not)."""
 
 
 class CredentialReader(Protocol):
     def read(self, path: Path) -> CredentialReport:
         """Read and validate the credentials of the file at ``path``. Never raises for bad input."""
+        ...
+
+
+class ManifestFetcher(Protocol):
+    def fetch(self, url: str) -> bytes:
+        """The manifest store at ``url``, fetched under :class:`pipeline.remote_manifests.FetchPolicy`.
+
+        Raises RemoteManifestUnavailable (transient: timeout, 5xx; retried) or RemoteManifestRefused (off the
+        allow-list, a forbidden address, a redirect off the list, 4xx, too large; the record says so).
+        """
         ...
 
 

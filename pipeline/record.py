@@ -82,7 +82,8 @@ class LabelRecord:
     failures: list[str]
     reason: str | None
     label_source: str | None
-    """``c2pa``, ``c2pa-generator``, ``iptc-xmp`` or null: what decided an AI or capture label."""
+    """``c2pa``, ``c2pa-generator``, ``iptc-xmp``, a generator-trace family (``png-text``, ``exif``, ``xmp``) or
+    null: what decided an AI or capture label."""
     policy: str
     checked_at: str
     event_time: str | None
@@ -90,6 +91,9 @@ class LabelRecord:
     batch_id: str | None
     source: str | None = None
     """Local path, for ``media-ingest inspect``."""
+    manifest_url: str | None = None
+    """The remote manifest store's URL when the asset only references one (validated against the fetched store,
+    or ``reason`` says why it was not fetched); null for an embedded manifest or none."""
     truncated: list[str] = field(default_factory=list)
     """Names of the fields that were cut to the caps (sorted; ``[]`` when nothing was): a cut string ends in ``…``,
     a cut list keeps its first entries. A consumer that compares names exactly must check this first."""
@@ -141,6 +145,7 @@ def build_record(
             duration_ms=round(duration_ms, 3),
             batch_id=batch_id,
             source=source,
+            manifest_url=report.manifest_url,
         )
     )
 

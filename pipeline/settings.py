@@ -59,6 +59,20 @@ class Settings:
     reader_memory_mb: int = 4096
     """Address-space limit (``RLIMIT_AS``) of the C2PA reader child, in MiB; 0: none. A 1 GB video read peaks at
     about 560 MB of RSS, so the default only stops a runaway read."""
+    remote_manifests: bool = True
+    """Fetch the manifest store of an asset that only references a remote one (``off``: such assets stay
+    ``unknown``/``unreadable``, "remote manifest not fetched"). See docs/labels.md, "Remote manifests"."""
+    remote_manifest_hosts: str | None = None
+    """Comma-separated ``scheme://host[:port]`` prefixes added to the policy file's ``[remote_manifests] allowed``
+    (https only; ``http://`` only for an IP address, e.g. ``http://127.0.0.1:8080`` for a test or local mirror)."""
+    remote_manifest_max_bytes: int = 16 * 1024**2
+    """Largest remote manifest store fetched; enforced while reading (at most 16 MiB)."""
+    remote_manifest_connect_timeout: int = 5
+    """Seconds to connect to a remote manifest's host."""
+    remote_manifest_read_timeout: int = 15
+    """Seconds a remote manifest's whole response may take after connecting (and the longest wait for a byte)."""
+    remote_manifest_cache_ttl_seconds: int = 24 * 3600
+    """How long a fetched remote manifest is kept in Redis (by URL), so a popular one is fetched once."""
     spool_dir: Path | None = None
     """Where objects are streamed to while they are read (default: the system temp dir)."""
     key_prefix: str = "media-ingest"
@@ -317,6 +331,25 @@ def _check_bounds(settings: Settings) -> None:
             raise SettingsError(f"{PREFIX}{name.upper()} ({value}) must be at most {most}: {why}")
 
 
+def _check_remote_manifests(settings: Settings) -> None:
+    from pipeline.remote_manifests import DEFAULT_MAX_BYTES, parse_origins
+
+    try:
+        parse_origins(settings.remote_manifest_hosts)
+    except ValueError as exc:
+        raise SettingsError(
+            f"{PREFIX}REMOTE_MANIFEST_HOSTS: {exc}; list comma-separated https://host[:port] prefixes"
+        ) from None
+    if not 0 < settings.remote_manifest_max_bytes <= DEFAULT_MAX_BYTES:
+        raise SettingsError(
+            f"{PREFIX}REMOTE_MANIFEST_MAX_BYTES ({settings.remote_manifest_max_bytes}) must be between 1 and "
+            f"{DEFAULT_MAX_BYTES} (16 MiB)"
+        )
+    for name in ("remote_manifest_connect_timeout", "remote_manifest_read_timeout"):
+        if getattr(settings, name) == 0:
+            raise SettingsError(f"{PREFIX}{name.upper()} must be at least 1 second")
+
+
 def _check(settings: Settings) -> None:
     _check_bounds(settings)
     if not settings.redis_url.startswith(("redis://", "rediss://", "unix://")):
@@ -339,6 +372,7 @@ def _check(settings: Settings) -> None:
             f"{PREFIX}READER_MEMORY_MB ({settings.reader_memory_mb}) must be at least 256 (the reader needs ~75 MiB "
             "of address space to start) or 0 for no limit"
         )
+    _check_remote_manifests(settings)
     if settings.reader_timeout == 0:
         raise SettingsError(f"{PREFIX}READER_TIMEOUT must be at least 1 second")
     if settings.log_format not in ("auto", "json", "console"):

@@ -126,6 +126,33 @@ def sign(
     return output.getvalue()
 
 
+def sign_remote(
+    pki: TestPKI, data: bytes, mime: str, manifest: Mapping[str, Any], url: str, *, trusted: bool = True
+) -> tuple[bytes, bytes]:
+    """Sign ``data`` with its manifest store NOT embedded, only a reference to ``url`` (c2pa's remote manifest:
+    ``Builder.set_no_embed`` + ``set_remote_url``; for JPEG c2pa writes it as XMP ``dcterms:provenance``).
+
+    Returns ``(asset, manifest_store)``: the asset bytes and the store to serve at ``url``.
+    """
+    definition = copy.deepcopy(dict(manifest))
+    definition.setdefault("format", mime)
+    chain, key = (
+        (pki.trusted_chain_pem, pki.trusted_key_pem) if trusted else (pki.untrusted_chain_pem, pki.untrusted_key_pem)
+    )
+    info = c2pa.C2paSignerInfo(c2pa.C2paSigningAlg.ES256, chain, key, None)
+    output = io.BytesIO()
+    settings = {**pki.c2pa_settings(), "builder": {"thumbnail": {"long_edge": _THUMBNAIL_LONG_EDGE}}}
+    with (
+        c2pa.Context.from_dict(settings) as context,
+        c2pa.Signer.from_info(info) as signer,
+        c2pa.Builder(definition, context) as builder,
+    ):
+        builder.set_no_embed()
+        builder.set_remote_url(url)
+        store = builder.sign(signer, mime, io.BytesIO(data), output)
+    return output.getvalue(), bytes(store)
+
+
 def definition(
     generator: str,
     title: str,

@@ -15,7 +15,7 @@ CORE = sorted(
     if (ROOT / "pipeline" / "adapters") not in path.parents
 )
 """The core is a folder: every module under pipeline/ except pipeline/adapters/. No list of exceptions."""
-BANNED = {"boto3", "botocore", "redis", "celery", "kombu", "c2pa", "prometheus_client", "tqdm"}
+BANNED = {"boto3", "botocore", "redis", "celery", "kombu", "c2pa", "prometheus_client", "tqdm", "urllib3"}
 OUTSIDE_THE_CORE = ("pipeline.adapters", "workers", "testkit", "bench", "tests")
 
 

@@ -27,6 +27,8 @@ from pipeline.adapters.redis_store import (
     RedisScopeLocks,
     connect,
 )
+from pipeline.adapters.redis_store.manifests import CachedManifestFetcher
+from pipeline.adapters.remote_manifest import HttpManifestFetcher
 from pipeline.adapters.s3 import S3ObjectStore, make_s3_client
 from pipeline.adapters.sqs import SqsEventQueue, make_sqs_client
 from pipeline.credentials.trust import TrustFiles
@@ -38,9 +40,11 @@ from pipeline.ports import (
     FailureSink,
     GroupProgress,
     LabelSink,
+    ManifestFetcher,
     ObjectStore,
 )
 from pipeline.process import Services
+from pipeline.remote_manifests import FetchPolicy, parse_origins
 from pipeline.settings import Settings
 
 if TYPE_CHECKING:  # workers.ops imports prometheus_client (through workers.intake): a worker sets it up first
@@ -73,11 +77,47 @@ def reader_limits(settings: Settings) -> ReaderLimits:
     return ReaderLimits(timeout=settings.reader_timeout, memory_mb=settings.reader_memory_mb)
 
 
+def fetch_policy(settings: Settings) -> FetchPolicy:
+    """What remote manifests may be fetched: the policy file's allow-list plus ``REMOTE_MANIFEST_HOSTS``."""
+    extra = parse_origins(settings.remote_manifest_hosts)
+    listed = load_policy(settings.policy_file).remote_manifest_hosts
+    return FetchPolicy(
+        allowed=tuple(dict.fromkeys((*listed, *extra))),
+        enabled=settings.remote_manifests,
+        max_bytes=settings.remote_manifest_max_bytes,
+        connect_timeout=settings.remote_manifest_connect_timeout,
+        read_timeout=settings.remote_manifest_read_timeout,
+        cache_ttl_seconds=settings.remote_manifest_cache_ttl_seconds,
+    )
+
+
+def manifest_fetcher(settings: Settings, client: redis.Redis | None = None) -> ManifestFetcher | None:
+    """The remote manifest fetcher (None when ``REMOTE_MANIFESTS=off``), cached in Redis when ``client`` is given."""
+    policy = fetch_policy(settings)
+    if not policy.enabled:
+        return None
+    fetcher: ManifestFetcher = HttpManifestFetcher(policy)
+    if client is not None:
+        fetcher = CachedManifestFetcher(
+            fetcher, client, policy=policy, prefix=settings.key_prefix, ttl_seconds=policy.cache_ttl_seconds
+        )
+    return fetcher
+
+
 def credential_reader(
-    settings: Settings, *, on_restart: Callable[[str], None] | None = None
+    settings: Settings, *, on_restart: Callable[[str], None] | None = None, client: redis.Redis | None = None
 ) -> IsolatedCredentialReader:
-    """The C2PA reader in its supervised child; ``on_restart(reason)`` is called each time the child is replaced."""
-    return IsolatedCredentialReader(trust_files(settings), limits=reader_limits(settings), on_restart=on_restart)
+    """The C2PA reader in its supervised child; ``on_restart(reason)`` is called each time the child is replaced.
+
+    It fetches remote manifests (:func:`manifest_fetcher`), through the Redis cache when ``client`` is given (the
+    worker; ``media-ingest inspect`` fetches without it)."""
+    return IsolatedCredentialReader(
+        trust_files(settings),
+        limits=reader_limits(settings),
+        on_restart=on_restart,
+        manifests=manifest_fetcher(settings, client),
+        spool_dir=settings.spool_dir,
+    )
 
 
 def object_store(settings: Settings) -> ObjectStore:
@@ -121,7 +161,7 @@ def worker_runtime(settings: Settings, *, on_reader_restart: Callable[[str], Non
     prefix = settings.key_prefix
     services = Services(
         store=object_store(settings),
-        reader=credential_reader(settings, on_restart=on_reader_restart),
+        reader=credential_reader(settings, on_restart=on_reader_restart, client=client),
         sink=_label_sink(client, settings),
         policy=load_policy(settings.policy_file),
         max_object_bytes=settings.max_object_bytes,

@@ -521,3 +521,17 @@ def test_a_bare_number_version_is_refused(tmp_path):
     path.write_text(DEFAULT_POLICY.read_text().replace('version = "2026.11-1"', "version = 2026.10"))
     with pytest.raises(PolicyError, match="version must be a quoted"):
         load_policy(path)
+
+
+def test_the_default_remote_manifest_allow_list_is_adobes_content_credentials_cloud():
+    from pipeline.remote_manifests import Origin
+
+    assert load_policy(DEFAULT_POLICY).remote_manifest_hosts == (Origin("https", "cai-manifests.adobe.com", 443),)
+
+
+def test_a_bad_remote_manifest_entry_names_the_field(tmp_path):
+    path = tmp_path / "policy.toml"
+    default = 'allowed = ["https://cai-manifests.adobe.com"]'
+    path.write_text(DEFAULT_POLICY.read_text().replace(default, 'allowed = ["http://mirror.example"]'))
+    with pytest.raises(PolicyError, match=r"remote_manifests\.allowed: 'http://mirror\.example': http is allowed only"):
+        load_policy(path)

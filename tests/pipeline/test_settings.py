@@ -319,3 +319,27 @@ def test_settings_changed_in_code_are_checked_as_the_environment_is():
     assert (changed.metrics_port, changed.queue) == (9100, "q")
     with pytest.raises(SettingsError, match=r"^MEDIA_INGEST_METRICS_PORT \(65536\) must be at most 65535: "):
         check_settings(base.with_overrides(metrics_port=65536))
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"MEDIA_INGEST_REMOTE_MANIFEST_HOSTS": "manifests.example"}, r"HOSTS: scheme '\(none\)' is not https"),
+        ({"MEDIA_INGEST_REMOTE_MANIFEST_HOSTS": "http://mirror.example"}, "http is allowed only for an IP address"),
+        ({"MEDIA_INGEST_REMOTE_MANIFEST_HOSTS": "https://a.example/manifests"}, "has a path"),
+        ({"MEDIA_INGEST_REMOTE_MANIFEST_MAX_BYTES": str(16 * 1024**2 + 1)}, r"must be between 1 and 16777216"),
+        ({"MEDIA_INGEST_REMOTE_MANIFEST_READ_TIMEOUT": "0"}, "REMOTE_MANIFEST_READ_TIMEOUT must be at least 1 second"),
+        ({"MEDIA_INGEST_REMOTE_MANIFESTS": "maybe"}, "MEDIA_INGEST_REMOTE_MANIFESTS='maybe': expected one of"),
+    ],
+)
+def test_remote_manifest_settings_are_checked(env, message):
+    with pytest.raises(SettingsError, match=message):
+        load_settings(env)
+
+
+def test_remote_manifest_settings_parse():
+    s = load_settings(
+        {"MEDIA_INGEST_REMOTE_MANIFESTS": "off", "MEDIA_INGEST_REMOTE_MANIFEST_HOSTS": "http://127.0.0.1:8080"}
+    )
+    assert (s.remote_manifests, s.remote_manifest_hosts) == (False, "http://127.0.0.1:8080")
+    assert Settings().remote_manifest_max_bytes == 16 * 1024**2

@@ -9,7 +9,8 @@ pipeline label an AI image ``captured``):
 * the child's first line says whether it started (``{"ready": true}``) or why not (bad trust files, a missing
   library): a child that cannot start is a fault of ours (:class:`~pipeline.errors.ReaderUnavailable`, retried),
   never a label;
-* each request is ``{"id": N, "path": ...}`` and its answer must echo ``N``; a mismatch kills the child;
+* each request is ``{"id": N, "path": ...}`` (plus ``"manifest": PATH``, a fetched remote manifest store to
+  validate the asset against) and its answer must echo ``N``; a mismatch kills the child;
 * anything that interrupts the wait for an answer (the task's soft time limit, any exception) kills the child, so
   no unanswered request is left behind for the next read to receive.
 
@@ -38,10 +39,11 @@ import selectors
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -49,8 +51,9 @@ import structlog
 
 from pipeline.credentials.raw import RawReport, raw, report_from_raw
 from pipeline.credentials.trust import TrustFiles
-from pipeline.errors import ReaderFault, ReaderUnavailable
-from pipeline.ports import CredentialReport
+from pipeline.errors import ReaderFault, ReaderUnavailable, RemoteManifestRefused
+from pipeline.ports import CredentialReport, ManifestFetcher
+from pipeline.spool import SPOOL_PREFIX, SPOOL_SUFFIX
 
 log = structlog.get_logger("media_ingest.reader")
 
@@ -181,8 +184,14 @@ class IsolatedCredentialReader:
         max_answer_bytes: int = MAX_ANSWER_BYTES,
         startup_timeout: float = STARTUP_TIMEOUT,
         on_restart: Callable[[str], None] | None = None,
+        manifests: ManifestFetcher | None = None,
+        spool_dir: Path | None = None,
     ) -> None:
         self._limits = limits or ReaderLimits(timeout=timeout)
+        self._manifests = manifests
+        """Fetches the manifest store of an asset that references a remote one; None: not fetched (the report
+        stays ``unreadable``, "remote manifest not fetched")."""
+        self._spool_dir = spool_dir
         child = [sys.executable, "-m", __name__, *_trust_args(trust), *self._limits.args()]
         self._command = list(command or child)
         self._max_answer = max_answer_bytes
@@ -196,12 +205,38 @@ class IsolatedCredentialReader:
         and counted through ``on_restart(reason)`` (the worker's ``media_ingest_reader_restarts_total``)."""
 
     def read(self, path: Path) -> CredentialReport:
+        """Read ``path`` in the child; when it references a remote manifest store, fetch that (in this process:
+        network, cache and retry belong to the worker) and read the asset once more against the fetched bytes.
+
+        Raises :class:`~pipeline.errors.RemoteManifestUnavailable` for a transient fetch fault (the task retries);
+        a refused fetch is an ``unreadable`` report whose reason says why, carrying ``manifest_url``.
+        """
+        report = self._read(path, None)
+        url = report.manifest_url
+        if url is None or self._manifests is None:
+            return report
+        try:
+            data = self._manifests.fetch(url)
+        except RemoteManifestRefused as exc:
+            return CredentialReport("unreadable", reason=str(exc), manifest_url=url)
+        with tempfile.NamedTemporaryFile(
+            dir=self._spool_dir, prefix=SPOOL_PREFIX, suffix=".manifest" + SPOOL_SUFFIX
+        ) as manifest:
+            manifest.write(data)
+            manifest.flush()
+            fetched = self._read(path, Path(manifest.name))
+        reason = fetched.reason
+        if fetched.provenance == "unreadable":
+            reason = f"remote manifest {url}: {reason}"
+        return replace(fetched, manifest_url=url, reason=reason)
+
+    def _read(self, path: Path, manifest: Path | None) -> CredentialReport:
         with self._lock:  # one request at a time per child: threads of one process take turns
             try:
-                return self._attempt(path)
+                return self._attempt(path, manifest)
             except _Unanswered as first:
                 try:
-                    report = self._attempt(path)  # once more, in a fresh child
+                    report = self._attempt(path, manifest)  # once more, in a fresh child
                 except _Unanswered as second:
                     if first.mismatch or second.mismatch:
                         raise ReaderUnavailable(
@@ -222,13 +257,16 @@ class IsolatedCredentialReader:
             self._child = _Child(self._command)
         return self._child
 
-    def _attempt(self, path: Path) -> CredentialReport:
+    def _attempt(self, path: Path, manifest: Path | None = None) -> CredentialReport:
         """One request to a running child. Raises :class:`_Unanswered` if the child failed it (the caller tries once
         more), :class:`ReaderUnavailable` if no child could start, :class:`ReaderFault` for a bug in the reader."""
         child = self._running_child()
         self._next_id += 1
         request_id = self._next_id
-        request = json.dumps({"id": request_id, "path": os.fsdecode(path.absolute())}).encode() + b"\n"
+        fields: dict[str, object] = {"id": request_id, "path": os.fsdecode(path.absolute())}
+        if manifest is not None:
+            fields["manifest"] = os.fsdecode(manifest.absolute())
+        request = json.dumps(fields).encode() + b"\n"
         try:
             child.send(request)  # a child that already died is found out below, from its first line or its EOF
             if not child.ready:
@@ -263,7 +301,9 @@ class IsolatedCredentialReader:
             raise _Unanswered(f"answer for request {answer.get('id')!r}, expected {request_id}", mismatch=True)
         if "error" in answer:
             raise ReaderFault(f"the C2PA reader raised an unexpected error on this file: {answer['error']}")
-        return report_from_raw(answer)
+        report = report_from_raw(answer)
+        url = answer.get("manifest_url")
+        return replace(report, manifest_url=url) if isinstance(url, str) else report
 
     def _await_ready(self, child: _Child) -> None:
         try:
@@ -387,7 +427,8 @@ def serve(trust: TrustFiles, *, cpu_seconds: int, stdin: IO[bytes], stdout: IO[b
         _cpu_budget(cpu_seconds)
         result: RawReport
         try:
-            result = reader.read_raw(Path(request["path"]))
+            manifest = request.get("manifest")
+            result = reader.read_raw(Path(request["path"]), Path(manifest) if manifest else None)
         except OSError as exc:
             result = raw("unreadable", f"cannot open the spooled file: {exc.strerror}")
         except Exception as exc:  # noqa: BLE001 - a bug of ours, on this file: the parent records a failure

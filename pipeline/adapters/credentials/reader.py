@@ -76,10 +76,16 @@ class C2paCredentialReader:
     def read(self, path: Path) -> CredentialReport:
         return report_from_raw(self.read_raw(path))
 
-    def read_raw(self, path: Path) -> RawReport:
-        """Read ``path``; the JSON-safe result (see :mod:`pipeline.credentials.raw`). Never raises for bad input."""
+    def read_raw(self, path: Path, manifest: Path | None = None) -> RawReport:
+        """Read ``path``; the JSON-safe result (see :mod:`pipeline.credentials.raw`). Never raises for bad input.
+
+        ``manifest`` is the remote manifest store the asset references, fetched by the worker: the asset is then
+        validated against it (c2pa's ``Reader`` with ``manifest_data``) instead of looking for an embedded one.
+        """
         if path.stat().st_size == 0:
             return raw("unreadable", "empty object (0 bytes)")
+        if manifest is not None:
+            return self._read_with_manifest(path, manifest.read_bytes())
         with path.open("rb") as stream:
             result = self._read_stream(stream)
         if result["provenance"] in ("absent", "unreadable", "invalid"):
@@ -88,6 +94,15 @@ class C2paCredentialReader:
                 result["xmp_source_types"] = xmp
             result["metadata_fields"] = fields
         return result
+
+    def _read_with_manifest(self, path: Path, data: bytes) -> RawReport:
+        context = self._current_context()
+        with path.open("rb") as stream:
+            try:
+                return _report(c2pa.Reader(None, stream, data, context))
+            except c2pa.C2paError as exc:
+                message = str(exc).strip() or type(exc).__name__
+                return raw("unreadable", f"the fetched remote manifest is not a C2PA manifest store: {message}")
 
     def _read_stream(self, stream: BinaryIO) -> RawReport:
         context = self._current_context()
@@ -125,7 +140,7 @@ def _unreadable(exc: Exception) -> RawReport:
     message = str(exc).strip() or type(exc).__name__
     if message.startswith("Remote:") or "remote manifest" in message.lower():
         url = message.rsplit(" ", 1)[-1]
-        return raw("unreadable", f"remote manifest not fetched ({url})")
+        return {**raw("unreadable", f"remote manifest not fetched ({url})"), "manifest_url": url}
     return raw("unreadable", f"malformed: {message}")
 
 

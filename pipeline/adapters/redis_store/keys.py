@@ -15,6 +15,8 @@ All under ``Settings.key_prefix`` (``{p}``, default ``media-ingest``); the label
 * ``{p}:audit`` — stream of operator actions (replay, purge-failures, backfill).
 * ``{p}:ops-locks`` — hash scope -> JSON holder (owner token, who, action, expiry by the Redis clock): the operator
   actions that run, one per bucket/prefix scope; overlapping scopes exclude each other.
+* ``{p}:manifest:{sha of URL}`` — string, a fetched remote C2PA manifest store (its bytes), TTL
+  ``remote_manifest_cache_ttl_seconds``.
 
 ``{sha}`` is the first 32 hex digits of SHA-256 over an identity (:class:`pipeline.model.ObjectVersion`), so a key
 stays short whatever the object's name.
@@ -53,3 +55,7 @@ class Keys:
 
     def batch(self, batch_id: str) -> str:
         return f"{self.prefix}:batch:{batch_id}"
+
+    def manifest(self, url: str) -> str:
+        """A cached remote manifest store, by its URL."""
+        return f"{self.prefix}:manifest:{digest(url)}"

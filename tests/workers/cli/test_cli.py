@@ -73,9 +73,31 @@ def test_inspect_table_is_readable(samples, sample_dir, trust):
 @pytest.mark.skipif(not CORPUS.exists(), reason="../shared/corpus not present")
 def test_a_remote_only_manifest_is_unreadable_with_its_reason():
     cloud = CORPUS / "files" / "contentauth__c2pa-c" / "tests" / "fixtures" / "cloud.jpg"
-    record = json.loads(run("inspect", "--json", str(cloud)).stdout)
+    record = json.loads(run("inspect", "--json", str(cloud), env={"MEDIA_INGEST_REMOTE_MANIFESTS": "off"}).stdout)
     assert (record["label"], record["provenance"]) == ("unknown", "unreadable")
-    assert record["reason"].startswith("remote manifest not fetched (https://")
+    assert record["reason"].startswith("remote manifest not fetched (https://cai-manifests.adobe.com/")
+    assert record["manifest_url"].startswith("https://cai-manifests.adobe.com/manifests/")
+
+
+def test_inspect_fetches_a_remote_manifest_from_a_listed_host(pki, trust, tmp_path):
+    from testkit.media import make_jpeg
+    from testkit.signing import TRAINED_ALGORITHMIC_MEDIA, created, definition, sign_remote
+    from tests.support.manifest_server import manifest_server
+
+    with manifest_server() as server:
+        url = server.url("/m/ai")
+        manifest = definition("Example Generator", "remote.jpg", [created(TRAINED_ALGORITHMIC_MEDIA)])
+        asset, server.manifests["ai"] = sign_remote(pki, make_jpeg(seed=3), "image/jpeg", manifest, url)
+        path = tmp_path / "remote.jpg"
+        path.write_bytes(asset)
+        env = {**trust_env(trust), "MEDIA_INGEST_REMOTE_MANIFEST_HOSTS": server.origin}
+        fetched = run("inspect", "--json", str(path), env=env)
+        off = run("inspect", "--json", str(path), env={**env, "MEDIA_INGEST_REMOTE_MANIFESTS": "off"})
+        assert server.requests == ["/m/ai"]
+    assert fetched.returncode == 0, fetched.stderr
+    record = json.loads(fetched.stdout)
+    assert (record["label"], record["provenance"], record["manifest_url"]) == ("ai_generated", "trusted", url)
+    assert json.loads(off.stdout)["reason"] == f"remote manifest not fetched ({url})"
 
 
 def test_a_missing_file_names_the_file_and_exits_non_zero(tmp_path):

@@ -1,0 +1,185 @@
+"""Assets whose manifest store is remote (c2pa Builder, not embedded): fetched by the worker from a real HTTP
+server on loopback, validated against the asset in the real reader child, and labelled like an embedded one."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from pipeline.adapters.credentials.isolated import IsolatedCredentialReader
+from pipeline.adapters.redis_store.manifests import CachedManifestFetcher
+from pipeline.adapters.remote_manifest import HttpManifestFetcher
+from pipeline.credentials.trust import TrustFiles
+from pipeline.errors import RemoteManifestUnavailable
+from pipeline.policy import decide, load_policy
+from pipeline.record import build_record
+from pipeline.remote_manifests import FetchPolicy, parse_origin
+from pipeline.settings import DEFAULT_POLICY
+from testkit.media import make_jpeg
+from testkit.pki import TestPKI
+from testkit.signing import TRAINED_ALGORITHMIC_MEDIA, created, definition, sign_remote
+from tests.support.manifest_server import ManifestServer, manifest_server
+
+AI = definition("Example Generator", "remote.jpg", [created(TRAINED_ALGORITHMIC_MEDIA)])
+
+
+@pytest.fixture
+def server() -> Iterator[ManifestServer]:
+    with manifest_server() as running:
+        yield running
+
+
+def remote_asset(pki: TestPKI, server: ManifestServer, tmp_path: Path, name: str = "ai") -> tuple[Path, str]:
+    url = server.url(f"/m/{name}")
+    asset, store = sign_remote(pki, make_jpeg(seed=7), "image/jpeg", AI, url)
+    server.manifests[name] = store
+    path = tmp_path / f"{name}.jpg"
+    path.write_bytes(asset)
+    return path, url
+
+
+def reader_for(trust: TrustFiles, server: ManifestServer, **limits: float) -> IsolatedCredentialReader:
+    policy = FetchPolicy(allowed=(parse_origin(server.origin),), **limits)  # type: ignore[arg-type]
+    return IsolatedCredentialReader(trust, timeout=30, manifests=HttpManifestFetcher(policy))
+
+
+def test_a_remote_manifest_is_fetched_validated_and_labelled(
+    pki: TestPKI, trust: TrustFiles, server: ManifestServer, tmp_path: Path
+) -> None:
+    path, url = remote_asset(pki, server, tmp_path)
+    reader = reader_for(trust, server)
+    try:
+        report = reader.read(path)
+    finally:
+        reader.close()
+    assert server.requests == ["/m/ai"]
+    assert (report.provenance, report.manifest_url, report.reason) == ("trusted", url, None)
+    policy = load_policy(DEFAULT_POLICY)
+    decision = decide(report, policy)
+    record = build_record(report=report, decision=decision, policy_version=policy.version, duration_ms=1.0)
+    assert (record.label, record.provenance, record.manifest_url) == ("ai_generated", "trusted", url)
+    assert record.digital_source_types == ["trainedAlgorithmicMedia"]
+    assert [signal["inceptions"] for signal in record.signals] == [["fullyGenAIMedia"]]
+
+
+def test_without_a_fetcher_the_reference_stays_unreadable(
+    pki: TestPKI, trust: TrustFiles, server: ManifestServer, tmp_path: Path
+) -> None:
+    path, url = remote_asset(pki, server, tmp_path)
+    reader = IsolatedCredentialReader(trust, timeout=30)
+    try:
+        report = reader.read(path)
+    finally:
+        reader.close()
+    assert (report.provenance, report.reason, report.manifest_url) == (
+        "unreadable",
+        f"remote manifest not fetched ({url})",
+        url,
+    )
+    assert server.requests == []
+
+
+def test_a_manifest_of_another_asset_is_invalid(
+    pki: TestPKI, trust: TrustFiles, server: ManifestServer, tmp_path: Path
+) -> None:
+    path, url = remote_asset(pki, server, tmp_path)
+    _, other_store = sign_remote(pki, make_jpeg(seed=8), "image/jpeg", AI, url)  # signed over other pixels
+    server.manifests["ai"] = other_store
+    reader = reader_for(trust, server)
+    try:
+        report = reader.read(path)
+    finally:
+        reader.close()
+    assert (report.provenance, report.manifest_url) == ("invalid", url)
+    assert report.store is not None and report.store.failure_codes
+
+
+@pytest.mark.parametrize(
+    ("served", "reason"),
+    [
+        (b"<html>not found</html>", "not a C2PA manifest store"),
+        (None, "HTTP 404"),
+    ],
+)
+def test_permanent_failures_are_unreadable_with_the_reason(
+    pki: TestPKI, trust: TrustFiles, server: ManifestServer, tmp_path: Path, served: bytes | None, reason: str
+) -> None:
+    path, url = remote_asset(pki, server, tmp_path)
+    if served is None:
+        del server.manifests["ai"]
+    else:
+        server.manifests["ai"] = served
+    reader = reader_for(trust, server)
+    try:
+        report = reader.read(path)
+    finally:
+        reader.close()
+    assert report.provenance == "unreadable"
+    assert report.manifest_url == url
+    assert report.reason is not None and reason in report.reason and url in report.reason
+
+
+def test_an_oversized_manifest_is_unreadable(
+    pki: TestPKI, trust: TrustFiles, server: ManifestServer, tmp_path: Path
+) -> None:
+    path, _ = remote_asset(pki, server, tmp_path)
+    reader = reader_for(trust, server, max_bytes=1024)
+    try:
+        report = reader.read(path)
+    finally:
+        reader.close()
+    assert report.provenance == "unreadable"
+    assert report.reason is not None and "too large" in report.reason
+
+
+def test_a_stalled_server_is_a_transient_fault(
+    pki: TestPKI, trust: TrustFiles, server: ManifestServer, tmp_path: Path
+) -> None:
+    path, _ = remote_asset(pki, server, tmp_path)
+    server.manifests.pop("ai")
+    reader = reader_for(trust, server, read_timeout=0.5)
+    stalled = path.with_name("stalled.jpg")
+    asset, _ = sign_remote(pki, make_jpeg(seed=9), "image/jpeg", AI, server.url("/stall"))
+    stalled.write_bytes(asset)
+    try:
+        with pytest.raises(RemoteManifestUnavailable, match="timed out"):
+            reader.read(stalled)
+    finally:
+        reader.close()
+
+
+def test_a_reference_off_the_list_sends_no_request(
+    pki: TestPKI, trust: TrustFiles, server: ManifestServer, tmp_path: Path
+) -> None:
+    with manifest_server() as unlisted:
+        path, _ = remote_asset(pki, unlisted, tmp_path)
+        reader = reader_for(trust, server)
+        try:
+            report = reader.read(path)
+        finally:
+            reader.close()
+        assert unlisted.requests == []
+    assert report.provenance == "unreadable"
+    assert report.reason is not None and "not on the allow-list" in report.reason
+
+
+def test_the_redis_cache_fetches_a_popular_manifest_once(
+    pki: TestPKI, trust: TrustFiles, server: ManifestServer, tmp_path: Path, redis_client: redis.Redis, key_prefix: str
+) -> None:
+    path, _ = remote_asset(pki, server, tmp_path)
+    policy = FetchPolicy(allowed=(parse_origin(server.origin),))
+    cached = CachedManifestFetcher(
+        HttpManifestFetcher(policy), redis_client, policy=policy, prefix=key_prefix, ttl_seconds=60
+    )
+    reader = IsolatedCredentialReader(trust, timeout=30, manifests=cached)
+    try:
+        first, second = reader.read(path), reader.read(path)
+    finally:
+        reader.close()
+    assert first.provenance == second.provenance == "trusted"
+    assert server.requests == ["/m/ai"]
+    keys = redis_client.keys(f"{key_prefix}:manifest:*")
+    assert len(keys) == 1 and 0 < redis_client.ttl(keys[0]) <= 60

@@ -1,0 +1,119 @@
+"""The remote-manifest HTTP adapter against real HTTP servers on loopback: limits, redirects, address checks."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from pipeline.adapters.remote_manifest import HttpManifestFetcher
+from pipeline.errors import RemoteManifestRefused, RemoteManifestUnavailable
+from pipeline.remote_manifests import FetchPolicy, parse_origin, parse_origins
+from tests.support.manifest_server import ManifestServer, manifest_server
+
+
+@pytest.fixture
+def server() -> Iterator[ManifestServer]:
+    with manifest_server() as running:
+        running.manifests["ok"] = b"\x00\x00\x00\x10jumbmanifest"
+        yield running
+
+
+@pytest.fixture
+def unlisted() -> Iterator[ManifestServer]:
+    with manifest_server() as running:
+        yield running
+
+
+def fetcher(server: ManifestServer, **limits: float) -> HttpManifestFetcher:
+    return HttpManifestFetcher(FetchPolicy(allowed=(parse_origin(server.origin),), **limits))  # type: ignore[arg-type]
+
+
+def test_fetches_a_listed_manifest(server: ManifestServer) -> None:
+    assert fetcher(server).fetch(server.url("/m/ok")) == b"\x00\x00\x00\x10jumbmanifest"
+    assert server.requests == ["/m/ok"]
+
+
+def test_a_server_off_the_list_receives_no_request(server: ManifestServer, unlisted: ManifestServer) -> None:
+    with pytest.raises(RemoteManifestRefused, match="not on the allow-list"):
+        fetcher(server).fetch(unlisted.url("/m/ok"))
+    assert unlisted.requests == []
+
+
+def test_a_redirect_off_the_list_is_not_followed(server: ManifestServer, unlisted: ManifestServer) -> None:
+    with pytest.raises(RemoteManifestRefused, match="not on the allow-list"):
+        fetcher(server).fetch(server.url(f"/redirect?to={unlisted.url('/m/ok')}"))
+    assert server.requests == [f"/redirect?to={unlisted.url('/m/ok')}"]
+    assert unlisted.requests == []
+
+
+def test_a_redirect_on_the_list_is_followed(server: ManifestServer) -> None:
+    assert fetcher(server).fetch(server.url("/redirect?to=/m/ok")) == server.manifests["ok"]
+    assert server.requests == ["/redirect?to=/m/ok", "/m/ok"]
+
+
+def test_redirect_loops_end(server: ManifestServer) -> None:
+    with pytest.raises(RemoteManifestRefused, match="more than 3 redirects"):
+        fetcher(server).fetch(server.url("/loop"))
+
+
+def test_oversized_body_is_cut_off_while_reading(server: ManifestServer) -> None:
+    with pytest.raises(RemoteManifestRefused, match="too large: more than 1048576 bytes"):
+        fetcher(server, max_bytes=1024 * 1024).fetch(server.url("/big"))
+
+
+def test_announced_oversize_is_refused_before_reading(server: ManifestServer) -> None:
+    server.manifests["large"] = b"x" * 2048
+    with pytest.raises(RemoteManifestRefused, match="Content-Length 2048 is above the 1024-byte cap"):
+        fetcher(server, max_bytes=1024).fetch(server.url("/m/large"))
+
+
+def test_a_stalled_server_times_out_transiently(server: ManifestServer) -> None:
+    started = time.monotonic()
+    with pytest.raises(RemoteManifestUnavailable, match="timed out"):
+        fetcher(server, read_timeout=0.5).fetch(server.url("/stall"))
+    assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        (500, RemoteManifestUnavailable),
+        (503, RemoteManifestUnavailable),
+        (429, RemoteManifestUnavailable),
+        (404, RemoteManifestRefused),
+        (403, RemoteManifestRefused),
+    ],
+)
+def test_status_codes(server: ManifestServer, status: int, error: type[Exception]) -> None:
+    with pytest.raises(error, match=f"HTTP {status}"):
+        fetcher(server).fetch(server.url(f"/status/{status}"))
+
+
+def test_connection_refused_is_transient() -> None:
+    with manifest_server() as stopped:
+        origin = stopped.origin
+    with pytest.raises(RemoteManifestUnavailable, match="cannot connect"):
+        HttpManifestFetcher(FetchPolicy(allowed=parse_origins(origin))).fetch(origin + "/m/ok")
+
+
+def test_off_means_no_request(server: ManifestServer) -> None:
+    policy = FetchPolicy(allowed=(parse_origin(server.origin),), enabled=False)
+    with pytest.raises(RemoteManifestRefused, match="MEDIA_INGEST_REMOTE_MANIFESTS=off"):
+        HttpManifestFetcher(policy).fetch(server.url("/m/ok"))
+    assert server.requests == []
+
+
+def test_a_listed_name_that_resolves_to_a_private_address_is_not_connected() -> None:
+    """Every address the resolver answers is checked before the connection; one private answer refuses all."""
+    asked: list[tuple[str, int]] = []
+
+    def resolver(host: str, port: int) -> list[str]:
+        asked.append((host, port))
+        return ["93.184.216.34", "10.0.0.7"]
+
+    fetch = HttpManifestFetcher(FetchPolicy(allowed=parse_origins("https://manifests.example")), resolver=resolver)
+    with pytest.raises(RemoteManifestRefused, match=r"resolves to 10\.0\.0\.7"):
+        fetch.fetch("https://manifests.example/m/x")
+    assert asked == [("manifests.example", 443)]
