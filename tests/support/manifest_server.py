@@ -20,6 +20,8 @@ class ManifestServer:
     origin: str
     manifests: dict[str, bytes] = field(default_factory=dict)
     requests: list[str] = field(default_factory=list)
+    outage: dict[str, int] = field(default_factory=dict)
+    """``/m/NAME`` answers 503 this many times before it serves the manifest."""
     release: threading.Event = field(default_factory=threading.Event)
 
     def url(self, path: str) -> str:
@@ -37,7 +39,12 @@ def manifest_server(host: str = "127.0.0.1") -> Iterator[ManifestServer]:
         def do_GET(self) -> None:
             state.requests.append(self.path)
             parts = urlsplit(self.path)
-            if parts.path.startswith("/m/") and parts.path[3:] in state.manifests:
+            if state.outage.get(parts.path[3:], 0) > 0:
+                state.outage[parts.path[3:]] -= 1
+                self.send_response(503)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+            elif parts.path.startswith("/m/") and parts.path[3:] in state.manifests:
                 body = state.manifests[parts.path[3:]]
                 self.send_response(200)
                 self.send_header("Content-Type", "application/c2pa")
