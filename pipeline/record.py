@@ -82,8 +82,8 @@ class LabelRecord:
     failures: list[str]
     reason: str | None
     label_source: str | None
-    """``c2pa``, ``c2pa-generator``, ``iptc-xmp``, a generator-trace family (``png-text``, ``exif``, ``xmp``) or
-    null: what decided an AI or capture label."""
+    """``c2pa``, ``c2pa-generator``, ``iptc-xmp``, a generator-trace family (``png-text``, ``exif``, ``xmp``,
+    ``iptc``) or null: what decided an AI or capture label."""
     policy: str
     checked_at: str
     event_time: str | None

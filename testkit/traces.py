@@ -77,6 +77,20 @@ def image(fmt: str, *, exif: bytes | None = None, xmp: str | None = None, seed: 
     return buffer.getvalue()
 
 
+def with_iptc(jpeg: bytes, **datasets: str) -> bytes:
+    """``jpeg`` with an APP13 Photoshop block holding IPTC-IIM record-2 datasets (``Credit``, ``By_line``), as
+    photo tools and Google write it: "Photoshop 3.0", an 8BIM resource 0x0404, then ``1C 02 <dataset> <length>``."""
+    numbers = {"Credit": 110, "By_line": 80, "Source": 115, "Caption": 120}
+    iim = b"".join(
+        b"\x1c\x02" + bytes([numbers[name]]) + len(value.encode()).to_bytes(2, "big") + value.encode()
+        for name, value in datasets.items()
+    )
+    resource = b"8BIM\x04\x04\x00\x00" + len(iim).to_bytes(4, "big") + iim + (b"\x00" if len(iim) % 2 else b"")
+    body = b"Photoshop 3.0\x00" + resource
+    segment = b"\xff\xed" + (len(body) + 2).to_bytes(2, "big") + body
+    return jpeg[:2] + segment + jpeg[2:]
+
+
 def xmp_packet(**properties: str) -> str:
     """An XMP packet with simple properties given as ``prefix_Name="value"`` (xmp, photoshop, exif, dc, tiff)."""
     namespaces = {
@@ -402,6 +416,20 @@ def trace_samples() -> list[TraceSample]:
             "Google AI",
             "xmp",
         ),
+        TraceSample(
+            "gemini-iptc.jpg",
+            with_iptc(image("JPEG"), Credit="Made with Google AI"),
+            "ai_generated",
+            "Google AI",
+            "iptc",
+        ),
+        TraceSample(
+            "magic-editor-iptc.jpg",
+            with_iptc(image("JPEG"), Credit="Edited with Google AI"),
+            "ai_edited",
+            "Google AI",
+            "iptc",
+        ),
     ]
     camera = exif_bytes(None, Make="Canon", Model="Canon EOS R5", Software="Firmware Version 1.8.1")
     human = [
@@ -465,6 +493,11 @@ def trace_samples() -> list[TraceSample]:
                 exif=exif_bytes(None, ImageDescription=_TXT2IMG, Artist="NovelAI"),
                 xmp=xmp_packet(dc_description="Made with Google AI", xmp_CreatorTool="Adobe Photoshop 25.0"),
             ),
+            "unknown",
+        ),
+        TraceSample(
+            "news-photo-iptc.jpg",
+            with_iptc(image("JPEG", exif=camera), Credit="Reuters", By_line="Jane Doe", Caption="Made with Google AI?"),
             "unknown",
         ),
         TraceSample("plain-parameters.png", png({"parameters": "exposure=+1.0, contrast=12"}), "unknown"),

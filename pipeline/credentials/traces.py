@@ -8,7 +8,8 @@ match unless a signature names that field.
 
 Families: ``png-text`` (PNG tEXt/iTXt/zTXt chunks by keyword), ``exif`` (EXIF/TIFF tags by Pillow's tag name:
 ``Software``, ``ImageDescription``, ``UserComment``, ``Artist``, ``Copyright``), ``xmp`` (XMP properties by local
-name, e.g. ``CreatorTool``, ``Credit``).
+name, e.g. ``CreatorTool``, ``Credit``), ``iptc`` (IPTC-IIM datasets in a JPEG's Photoshop APP13 block or a TIFF's
+IPTC tag, by dataset name: ``Credit``, ``Source``, ``By-line``, ``OriginatingProgram``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-FAMILIES = ("png-text", "exif", "xmp")
+FAMILIES = ("png-text", "exif", "xmp", "iptc")
 TRACE_LABELS = ("ai_generated", "ai_edited")
 """A trace is an unsigned declaration: it can only make a label AI, never ``captured`` or anything weaker."""
 
@@ -91,6 +92,23 @@ EXIF_IFD = 0x8769
 USER_COMMENT = 0x9286
 """``UserComment`` in the Exif IFD: where AUTOMATIC1111 writes its parameters in JPEG and WebP."""
 _CHARSETS = {b"ASCII\0\0\0": "ascii", b"JIS\0\0\0\0\0": "shift_jis", b"\0\0\0\0\0\0\0\0": "utf-8"}
+
+
+IPTC_DATASETS = {(2, 65): "OriginatingProgram", (2, 80): "By-line", (2, 110): "Credit", (2, 115): "Source"}
+"""IPTC-IIM datasets read as traces (record 2), by their IIM names: Google writes "Made with Google AI" in Credit."""
+
+
+def iptc_fields(info: object) -> list[MetadataField]:
+    """The :data:`IPTC_DATASETS` of what ``PIL.IptcImagePlugin.getiptcinfo`` returns, as UTF-8 text."""
+    if not isinstance(info, dict):
+        return []
+    found: list[MetadataField] = []
+    for key, name in IPTC_DATASETS.items():
+        value = info.get(key)
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, bytes) and (text := item[:MAX_FIELD_CHARS].decode("utf-8", "replace").strip()):
+                found.append(("iptc", name, text))
+    return found
 
 
 def exif_text(value: object) -> str | None:

@@ -18,7 +18,15 @@ import c2pa
 
 from pipeline.credentials.manifest import CRJSON_KEY
 from pipeline.credentials.raw import RawReport, raw, report_from_raw
-from pipeline.credentials.traces import EXIF_IFD, EXIF_TAGS, USER_COMMENT, bounded_fields, exif_text, xmp_fields
+from pipeline.credentials.traces import (
+    EXIF_IFD,
+    EXIF_TAGS,
+    USER_COMMENT,
+    bounded_fields,
+    exif_text,
+    iptc_fields,
+    xmp_fields,
+)
 from pipeline.credentials.trust import TrustFiles
 from pipeline.credentials.xmp import xmp_source_types
 from pipeline.model import Provenance
@@ -145,7 +153,8 @@ def _unreadable(exc: Exception) -> RawReport:
 
 
 def _unsigned_metadata(path: Path) -> tuple[list[str], list[list[str]]]:
-    """IPTC DigitalSourceType and the generator-trace fields of an image Pillow can open (JPEG, PNG, WebP, TIFF, GIF).
+    """IPTC DigitalSourceType and the generator-trace fields (PNG text, EXIF, XMP, IPTC-IIM) of an image Pillow can
+    open (JPEG, PNG, WebP, TIFF, GIF).
 
     Pillow reads headers and metadata chunks without decoding pixels (the XMP packet parsed with defusedxml, PNG
     text chunks up to ``PngImagePlugin.MAX_TEXT_CHUNK`` each and ``MAX_TEXT_MEMORY`` in all); the fields are then
@@ -154,7 +163,7 @@ def _unsigned_metadata(path: Path) -> tuple[list[str], list[list[str]]]:
     in ``open``, before reading any chunk). PNG text and ``eXIf`` chunks after the image data are not read: finding
     them would mean decoding the pixels.
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, IptcImagePlugin, UnidentifiedImageError
 
     try:
         with Image.open(path) as image:
@@ -164,6 +173,7 @@ def _unsigned_metadata(path: Path) -> tuple[list[str], list[list[str]]]:
                 fields += [("png-text", key, value) for key, value in image.info.items() if isinstance(value, str)]
             fields += _exif_fields(image)
             fields += xmp_fields(packet)
+            fields += iptc_fields(IptcImagePlugin.getiptcinfo(image))
             return xmp_source_types(packet), [list(f) for f in bounded_fields(fields)]
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError, struct.error,
             EOFError, KeyError, TypeError):  # fmt: skip

@@ -22,6 +22,7 @@ from pipeline.credentials.traces import (
     TraceSignature,
     bounded_fields,
     exif_text,
+    iptc_fields,
     match_traces,
 )
 from pipeline.credentials.trust import TrustFiles
@@ -252,7 +253,7 @@ def _policy_with(tmp_path: Path, extra: str) -> Path:
 @pytest.mark.parametrize(
     ("entry", "message"),
     [
-        ('family = "id3"', "traces.signatures[0].family must be one of png-text, exif, xmp, not 'id3'"),
+        ('family = "id3"', "traces.signatures[0].family must be one of png-text, exif, xmp, iptc, not 'id3'"),
         ('label = "captured"', "traces.signatures[0].label must be one of ai_generated, ai_edited, not 'captured'"),
         ("pattern = '(unclosed'", "traces.signatures[0].pattern is not a regular expression"),
         ('generator = ""', "traces.signatures[0].generator must be a non-empty string"),
@@ -288,3 +289,9 @@ def test_the_shipped_registry_compiles_and_only_gives_ai_labels(policy: Policy) 
     assert len(policy.trace_signatures) >= 20
     assert {s.label for s in policy.trace_signatures} == {"ai_generated", "ai_edited"}
     assert xmp_packet(xmp_CreatorTool="x").startswith("<?xpacket")
+
+
+def test_iptc_fields_reads_the_named_datasets_as_text() -> None:
+    info = {(2, 110): b"Made with Google AI", (2, 80): [b"Jane", b" "], (2, 5): b"Title", (2, 115): 3}
+    assert iptc_fields(info) == [("iptc", "By-line", "Jane"), ("iptc", "Credit", "Made with Google AI")]
+    assert iptc_fields(None) == []
