@@ -472,6 +472,8 @@ def test_the_network_policy_lets_through_what_the_config_names_and_little_else(o
         assert (endpoint.port or (443 if endpoint.scheme == "https" else 80)) in egress_ports
     else:
         assert 443 in egress_ports, "S3, SQS and STS over HTTPS"
+    if settings.remote_manifests:
+        assert 443 in egress_ports, "remote C2PA manifests over HTTPS (MEDIA_INGEST_REMOTE_MANIFESTS)"
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
