@@ -183,3 +183,48 @@ def test_the_redis_cache_fetches_a_popular_manifest_once(
     assert server.requests == ["/m/ai"]
     keys = redis_client.keys(f"{key_prefix}:manifest:*")
     assert len(keys) == 1 and 0 < redis_client.ttl(keys[0]) <= 60
+
+
+def test_an_xmp_dcterms_provenance_reference_is_followed(
+    pki: TestPKI, trust: TrustFiles, server: ManifestServer, tmp_path: Path
+) -> None:
+    """A reference written by hand into the XMP packet (not by c2pa's Builder) is what c2pa reports too."""
+    import io
+
+    from PIL import Image
+
+    url = server.url("/m/elsewhere")
+    _, server.manifests["elsewhere"] = sign_remote(pki, make_jpeg(seed=4), "image/jpeg", AI, url)
+    xmp = (
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        f'<rdf:Description xmlns:dcterms="http://purl.org/dc/terms/" dcterms:provenance="{url}"/>'
+        "</rdf:RDF></x:xmpmeta>"
+    ).encode()
+    out = io.BytesIO()
+    with Image.open(io.BytesIO(make_jpeg(seed=5))) as image:
+        image.save(out, "JPEG", xmp=xmp)
+    path = tmp_path / "xmp-reference.jpg"
+    path.write_bytes(out.getvalue())
+    reader = reader_for(trust, server)
+    try:
+        report = reader.read(path)
+    finally:
+        reader.close()
+    assert server.requests == ["/m/elsewhere"]
+    # The store was signed over other pixels: validated against this asset, it is invalid, never borrowed.
+    assert (report.provenance, report.manifest_url) == ("invalid", url)
+
+
+def test_the_fetched_store_leaves_no_file_in_the_spool_dir(
+    pki: TestPKI, trust: TrustFiles, server: ManifestServer, tmp_path: Path
+) -> None:
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    path, _ = remote_asset(pki, server, tmp_path)
+    policy = FetchPolicy(allowed=(parse_origin(server.origin),))
+    reader = IsolatedCredentialReader(trust, timeout=30, manifests=HttpManifestFetcher(policy), spool_dir=spool)
+    try:
+        assert reader.read(path).provenance == "trusted"
+    finally:
+        reader.close()
+    assert list(spool.iterdir()) == []
