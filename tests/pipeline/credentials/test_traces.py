@@ -137,6 +137,18 @@ def test_invalid_credentials_without_an_ai_claim_are_labelled_by_the_trace(
     assert "fail validation" in decision.explanation and "'parameters'" in decision.explanation
 
 
+def test_unreadable_credentials_are_labelled_by_the_trace(
+    reader: C2paCredentialReader, policy: Policy, tmp_path: Path
+) -> None:
+    base = png({"parameters": _TXT2IMG})
+    at = base.index(b"IDAT") - 4
+    broken = base[:at] + _png_chunk(b"caBX", b"\x00\x00\x00\x10jumb" + b"\x07" * 40) + base[at:]
+    report = read(reader, tmp_path, TraceSample("broken-manifest.png", broken, "ai_generated"))
+    decision = decide(report, policy)
+    assert report.provenance == "unreadable" and report.reason and report.reason.startswith("malformed")
+    assert (decision.label, decision.label_source, decision.generator) == ("ai_generated", "png-text", A1111)
+
+
 def test_valid_credentials_decide_and_the_trace_is_not_used(
     pki: TestPKI, reader: C2paCredentialReader, policy: Policy, tmp_path: Path
 ) -> None:
