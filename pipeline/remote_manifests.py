@@ -114,7 +114,8 @@ class FetchPolicy:
     max_bytes: int = DEFAULT_MAX_BYTES
     connect_timeout: float = 5.0
     read_timeout: float = 15.0
-    """Seconds without a byte from the server, and also the longest a whole response may take to arrive."""
+    """Seconds without a byte from the server. ``connect_timeout + read_timeout`` bounds the whole fetch, every
+    redirect included."""
     max_redirects: int = 3
     cache_ttl_seconds: int = 24 * 3600
 

@@ -70,7 +70,8 @@ class Settings:
     remote_manifest_connect_timeout: int = 5
     """Seconds to connect to a remote manifest's host."""
     remote_manifest_read_timeout: int = 15
-    """Seconds a remote manifest's whole response may take after connecting (and the longest wait for a byte)."""
+    """Longest wait for a byte of a remote manifest; connect and read timeouts together also bound the whole fetch,
+    redirects included."""
     remote_manifest_cache_ttl_seconds: int = 24 * 3600
     """How long a fetched remote manifest is kept in Redis (by URL), so a popular one is fetched once."""
     spool_dir: Path | None = None

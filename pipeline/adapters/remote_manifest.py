@@ -4,9 +4,9 @@ The host is resolved here and every address it resolves to is checked (:func:`ch
 connects to the first one, by that address: the host name goes only into the ``Host`` header, TLS SNI and the
 certificate check, so a DNS answer that changes between the check and the connect (DNS rebinding) changes nothing.
 Redirects are not followed by urllib3: each ``Location`` is checked like the first URL. The body is read in chunks
-and cut off past the size cap, whatever ``Content-Length`` said; the whole response must arrive within the read
-timeout. Transient faults raise :class:`RemoteManifestUnavailable` (retried), the rest
-:class:`RemoteManifestRefused` (an ``unreadable`` record saying why).
+and cut off past the size cap, whatever ``Content-Length`` said; the whole fetch, redirects included, must end
+within the connect and read timeouts together. Transient faults raise :class:`RemoteManifestUnavailable`
+(retried), the rest :class:`RemoteManifestRefused` (an ``unreadable`` record saying why).
 """
 
 from __future__ import annotations
@@ -54,10 +54,11 @@ class HttpManifestFetcher:
         if not policy.enabled:
             raise RemoteManifestRefused(f"remote manifest {url} not fetched (MEDIA_INGEST_REMOTE_MANIFESTS=off)")
         current = url
+        deadline = time.monotonic() + policy.connect_timeout + policy.read_timeout  # for every hop together
         for _ in range(policy.max_redirects + 1):
             target = check_url(current, policy)
             address = self._address(target)
-            status, location, body = self._get(target, address)
+            status, location, body = self._get(target, address, deadline)
             if status in _REDIRECTS:
                 if not location:
                     raise RemoteManifestRefused(f"remote manifest {current}: HTTP {status} without a Location")
@@ -81,10 +82,13 @@ class HttpManifestFetcher:
         checked = [check_address(target, a, self._policy) for a in addresses]
         return checked[0]
 
-    def _get(self, target: Target, address: IPAddress) -> tuple[int, str | None, bytes | None]:
+    def _get(self, target: Target, address: IPAddress, deadline: float) -> tuple[int, str | None, bytes | None]:
         policy = self._policy
         origin = target.origin
-        timeout = urllib3.Timeout(connect=policy.connect_timeout, read=policy.read_timeout)
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise RemoteManifestUnavailable(f"remote manifest {target.url}: timed out (redirects took the time)")
+        timeout = urllib3.Timeout(connect=min(policy.connect_timeout, left), read=min(policy.read_timeout, left))
         host_header = origin.host if ":" not in origin.host else f"[{origin.host}]"
         if origin.port != (443 if origin.scheme == "https" else 80):
             host_header += f":{origin.port}"
@@ -103,7 +107,6 @@ class HttpManifestFetcher:
             )
         else:
             pool = urllib3.HTTPConnectionPool(str(address), origin.port, timeout=timeout, retries=False, maxsize=1)
-        deadline = time.monotonic() + policy.connect_timeout + policy.read_timeout
         try:
             with pool:
                 response = pool.urlopen(
