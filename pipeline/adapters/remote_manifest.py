@@ -44,8 +44,17 @@ def resolve(host: str, port: int) -> list[str]:
 class HttpManifestFetcher:
     """:class:`pipeline.ports.ManifestFetcher` over urllib3, one request per hop, no pooling across hosts."""
 
-    def __init__(self, policy: FetchPolicy, *, resolver: Resolve = resolve, user_agent: str = "media-ingest") -> None:
+    def __init__(
+        self,
+        policy: FetchPolicy,
+        *,
+        resolver: Resolve = resolve,
+        user_agent: str = "media-ingest",
+        ca_certs: str | None = None,
+    ) -> None:
+        """``ca_certs``: a PEM bundle to verify servers with instead of the system's CAs (tests)."""
         self._policy = policy
+        self._ca_certs = ca_certs
         self._resolve = resolver
         self._user_agent = user_agent
 
@@ -102,6 +111,7 @@ class HttpManifestFetcher:
                 retries=False,
                 maxsize=1,
                 cert_reqs="CERT_REQUIRED",
+                ca_certs=self._ca_certs,
                 server_hostname=name,
                 assert_hostname=name or str(address),
             )

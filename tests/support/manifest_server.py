@@ -7,11 +7,14 @@ redirects to itself; ``/status/N`` answers ``N``. Every request's path is record
 
 from __future__ import annotations
 
+import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 
@@ -29,7 +32,8 @@ class ManifestServer:
 
 
 @contextmanager
-def manifest_server(host: str = "127.0.0.1") -> Iterator[ManifestServer]:
+def manifest_server(host: str = "127.0.0.1", *, tls: tuple[Path, Path] | None = None) -> Iterator[ManifestServer]:
+    """The server on ``host`` and a free port; ``tls`` = (certificate, key) serves https."""
     state = ManifestServer(origin="")
 
     class Handler(BaseHTTPRequestHandler):
@@ -82,7 +86,13 @@ def manifest_server(host: str = "127.0.0.1") -> Iterator[ManifestServer]:
 
     server = ThreadingHTTPServer((host, 0), Handler)
     server.daemon_threads = True
-    state.origin = f"http://{host}:{server.server_address[1]}"
+    scheme = "http"
+    if tls is not None:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(*tls)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        scheme = "https"
+    state.origin = f"{scheme}://{host}:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
@@ -92,3 +102,53 @@ def manifest_server(host: str = "127.0.0.1") -> Iterator[ManifestServer]:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+def tls_files(directory: Path, names: Sequence[str]) -> tuple[Path, Path, Path]:
+    """A CA and a server certificate for ``names`` (DNS names or IP addresses): ``(ca.pem, cert.pem, key.pem)``."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+
+    def cert(subject: str, key: ec.EllipticCurvePrivateKey, issuer: x509.Name | None, signer: Any, ca: bool) -> Any:
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(issuer or name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
+        if ca:
+            builder = builder.add_extension(
+                x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
+            )
+        else:
+            sans: list[x509.GeneralName] = []
+            for n in names:
+                try:
+                    sans.append(x509.IPAddress(ipaddress.ip_address(n)))
+                except ValueError:
+                    sans.append(x509.DNSName(n))
+            builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        return builder.sign(signer, hashes.SHA256())
+
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca = cert("manifest test CA", ca_key, None, ca_key, ca=True)
+    leaf = cert(names[0], key, ca.subject, ca_key, ca=False)
+    paths = directory / "ca.pem", directory / "cert.pem", directory / "key.pem"
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return paths

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from pipeline.adapters.remote_manifest import HttpManifestFetcher
 from pipeline.errors import RemoteManifestRefused, RemoteManifestUnavailable
-from pipeline.remote_manifests import FetchPolicy, parse_origin, parse_origins
-from tests.support.manifest_server import ManifestServer, manifest_server
+from pipeline.remote_manifests import FetchPolicy, check_url, parse_origin, parse_origins
+from tests.support.manifest_server import ManifestServer, manifest_server, tls_files
 
 
 @pytest.fixture
@@ -117,3 +119,38 @@ def test_a_listed_name_that_resolves_to_a_private_address_is_not_connected() -> 
     with pytest.raises(RemoteManifestRefused, match=r"resolves to 10\.0\.0\.7"):
         fetch.fetch("https://manifests.example/m/x")
     assert asked == [("manifests.example", 443)]
+
+
+def test_https_by_name_connects_to_the_checked_address_and_verifies_the_name(tmp_path: Path) -> None:
+    """The connection goes to the address that was checked; the name is only in SNI, Host and the certificate check.
+
+    The address check itself refuses loopback for a name (see above), so this drives the request step directly
+    with the name's origin and the loopback address, as a resolved public address would be used.
+    """
+    ca, cert, key = tls_files(tmp_path, ["manifests.test"])
+    with manifest_server(tls=(cert, key)) as server:
+        server.manifests["ok"] = b"manifest"
+        port = int(server.origin.rsplit(":", 1)[1])
+        policy = FetchPolicy(allowed=(parse_origin(f"https://manifests.test:{port}"),))
+        target = check_url(f"https://manifests.test:{port}/m/ok", policy)
+        fetcher = HttpManifestFetcher(policy, ca_certs=str(ca))
+        deadline = time.monotonic() + 10
+        assert fetcher._get(target, ipaddress.ip_address("127.0.0.1"), deadline) == (200, None, b"manifest")
+        wrong = check_url(
+            f"https://other.test:{port}/m/ok", FetchPolicy(allowed=parse_origins(f"https://other.test:{port}"))
+        )
+        with pytest.raises(RemoteManifestRefused, match="TLS verification failed"):
+            fetcher._get(wrong, ipaddress.ip_address("127.0.0.1"), deadline)
+        assert server.requests == ["/m/ok"]
+
+
+def test_https_to_a_listed_address_with_an_untrusted_certificate_is_refused(tmp_path: Path) -> None:
+    _, cert, key = tls_files(tmp_path, ["127.0.0.1"])
+    with manifest_server(tls=(cert, key)) as server:
+        server.manifests["ok"] = b"manifest"
+        fetch = HttpManifestFetcher(FetchPolicy(allowed=parse_origins(server.origin)))  # the system's CAs
+        with pytest.raises(RemoteManifestRefused, match="TLS verification failed"):
+            fetch.fetch(server.url("/m/ok"))
+        ca = tmp_path / "ca.pem"
+        trusted = HttpManifestFetcher(FetchPolicy(allowed=parse_origins(server.origin)), ca_certs=str(ca))
+        assert trusted.fetch(server.url("/m/ok")) == b"manifest"
