@@ -206,7 +206,7 @@ class Decision:
     label_source: str | None = None
     """What decided an AI or capture label: ``c2pa`` (a signed source type or action), ``c2pa-generator`` (the
     known-generators registry), ``iptc-xmp`` (unsigned IPTC metadata), a generator-trace family (``png-text``,
-    ``exif``, ``xmp``, ``iptc``: the ``[[traces.signatures]]`` registry); None otherwise."""
+    ``exif``, ``xmp``, ``iptc``, ``container-metadata``: the ``[[traces.signatures]]`` registry); None otherwise."""
 
 
 def decide(report: CredentialReport, policy: Policy) -> Decision:

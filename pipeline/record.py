@@ -83,7 +83,7 @@ class LabelRecord:
     reason: str | None
     label_source: str | None
     """``c2pa``, ``c2pa-generator``, ``iptc-xmp``, a generator-trace family (``png-text``, ``exif``, ``xmp``,
-    ``iptc``) or null: what decided an AI or capture label."""
+    ``iptc``, ``container-metadata``) or null: what decided an AI or capture label."""
     policy: str
     checked_at: str
     event_time: str | None

@@ -480,6 +480,7 @@ def trace_samples() -> list[TraceSample]:
             "gnome-screenshot.png", png({"Software": "gnome-screenshot", "Creation Time": "Wed 02 Dec 2026"}), "unknown"
         ),
         TraceSample("macos-screenshot.png", png(xmp=xmp_packet(exif_UserComment="Screenshot")), "unknown"),
+        TraceSample("comfyui-animated.webp", comfyui_animated_webp(), "ai_generated", "ComfyUI", "exif"),
         TraceSample("sharex.png", png({"Software": "ShareX"}), "unknown"),
         TraceSample(
             "prompt-quoted-in-caption.png",
@@ -506,3 +507,86 @@ def trace_samples() -> list[TraceSample]:
         ),
     ]
     return ai + human
+
+
+def container(fmt: str, tags: dict[str, str], *, audio: bool = False) -> bytes:
+    """A tiny video (WebM VP9, MP4/MOV MPEG-4) or audio file (MP3, WAV) made with PyAV, with container tags as
+    ComfyUI's SaveWEBM / SaveVideo write them (``container.metadata[...]``; MP4 with ``movflags=use_metadata_tags``)."""
+    import tempfile
+    from pathlib import Path
+
+    import av
+    import numpy as np
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"out.{fmt}"
+        options = {"movflags": "use_metadata_tags"} if fmt in ("mp4", "mov") else {}
+        with av.open(str(path), "w", format=fmt, options=options) as out:
+            for key, value in tags.items():
+                out.metadata[key] = value
+            if audio:
+                sound = out.add_stream("pcm_s16le" if fmt == "wav" else "libmp3lame", rate=16000)
+                sound.layout = "mono"
+                samples = np.zeros((1, 1152), dtype=np.int16 if fmt == "wav" else np.float32)
+                frame = av.AudioFrame.from_ndarray(samples, format="s16" if fmt == "wav" else "fltp", layout="mono")
+                frame.sample_rate = 16000
+                for item in (frame, None):
+                    for packet in sound.encode(item):
+                        out.mux(packet)
+            else:
+                video = out.add_stream("libvpx-vp9" if fmt == "webm" else "mpeg4", rate=10)
+                video.width, video.height, video.pix_fmt = 32, 24, "yuv420p"
+                picture = av.VideoFrame.from_ndarray(np.zeros((24, 32, 3), dtype=np.uint8), format="rgb24")
+                for still in (picture, picture, picture, None):
+                    for packet in video.encode(still):
+                        out.mux(packet)
+        return path.read_bytes()
+
+
+def container_trace_samples() -> list[TraceSample]:
+    """Video and audio: ComfyUI's graphs as container tags, and containers whose tags name no generator."""
+    comfy = {"prompt": json.dumps(_COMFY_PROMPT), "workflow": json.dumps(_COMFY_WORKFLOW)}
+    meta = "container-metadata"
+    return [
+        TraceSample("comfyui.webm", container("webm", comfy), "ai_generated", "ComfyUI", meta),
+        TraceSample("comfyui.mp4", container("mp4", comfy), "ai_generated", "ComfyUI", meta),
+        TraceSample(
+            "comfyui-workflow.mov", container("mov", {"workflow": comfy["workflow"]}), "ai_generated", "ComfyUI", meta
+        ),
+        TraceSample("comfyui.mp3", container("mp3", comfy, audio=True), "ai_generated", "ComfyUI", meta),
+        TraceSample(
+            "camera.mov",
+            container(
+                "mov",
+                {
+                    "com.apple.quicktime.make": "Apple",
+                    "com.apple.quicktime.model": "iPhone 15 Pro",
+                    "com.apple.quicktime.software": "17.1.2",
+                },
+            ),
+            "unknown",
+        ),
+        TraceSample(
+            "edited.mp4",
+            container("mp4", {"encoder": "Lavf60.3.100", "title": "holiday", "comment": _TXT2IMG}),
+            "unknown",
+        ),
+        TraceSample(
+            "podcast.mp3",
+            container("mp3", {"artist": "Jane Doe", "comment": json.dumps(_COMFY_PROMPT)}, audio=True),
+            "unknown",
+        ),
+        TraceSample(
+            "voice-memo.wav",
+            container("wav", {"comment": "Made with Google AI", "encoder": "Audacity"}, audio=True),
+            "unknown",
+        ),
+    ]
+
+
+def comfyui_animated_webp() -> bytes:
+    """ComfyUI's SaveAnimatedWEBP: EXIF Model ``prompt:{...}`` and Make ``workflow:{...}``."""
+    exif = Image.Exif()
+    exif[_TAGS["Model"]] = "prompt:" + json.dumps(_COMFY_PROMPT)
+    exif[_TAGS["Make"]] = "workflow:" + json.dumps(_COMFY_WORKFLOW)
+    return image("WEBP", exif=exif.tobytes())

@@ -9,7 +9,9 @@ match unless a signature names that field.
 Families: ``png-text`` (PNG tEXt/iTXt/zTXt chunks by keyword), ``exif`` (EXIF/TIFF tags by Pillow's tag name:
 ``Software``, ``ImageDescription``, ``UserComment``, ``Artist``, ``Copyright``), ``xmp`` (XMP properties by local
 name, e.g. ``CreatorTool``, ``Credit``), ``iptc`` (IPTC-IIM datasets in a JPEG's Photoshop APP13 block or a TIFF's
-IPTC tag, by dataset name: ``Credit``, ``Source``, ``By-line``, ``OriginatingProgram``).
+IPTC tag, by dataset name: ``Credit``, ``Source``, ``By-line``, ``OriginatingProgram``), ``container-metadata``
+(the format and stream tags FFmpeg reports for MP4/MOV, WebM/Matroska, MP3 ID3, WAV/AVI RIFF INFO, Ogg, FLAC, by
+tag name as FFmpeg gives it: ``prompt``, ``comment``, ``encoder``, ...).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-FAMILIES = ("png-text", "exif", "xmp", "iptc")
+FAMILIES = ("png-text", "exif", "xmp", "iptc", "container-metadata")
 TRACE_LABELS = ("ai_generated", "ai_edited")
 """A trace is an unsigned declaration: it can only make a label AI, never ``captured`` or anything weaker."""
 
@@ -85,9 +87,16 @@ def match_traces(fields: Iterable[MetadataField], signatures: Iterable[TraceSign
     return None
 
 
-EXIF_TAGS = {0x010E: "ImageDescription", 0x0131: "Software", 0x013B: "Artist", 0x8298: "Copyright"}
-"""IFD0 tags read as traces, by Pillow's tag names (``PIL.ExifTags.Base``). ``Make``/``Model`` are not read: a
-camera is never a generator trace."""
+EXIF_TAGS = {
+    0x010E: "ImageDescription",
+    0x010F: "Make",
+    0x0110: "Model",
+    0x0131: "Software",
+    0x013B: "Artist",
+    0x8298: "Copyright",
+}
+"""IFD0 tags read as traces, by Pillow's tag names (``PIL.ExifTags.Base``). ``Make`` and ``Model`` only because
+ComfyUI's animated WebP puts ``workflow:{...}`` and ``prompt:{...}`` there; no signature matches a camera's name."""
 EXIF_IFD = 0x8769
 USER_COMMENT = 0x9286
 """``UserComment`` in the Exif IFD: where AUTOMATIC1111 writes its parameters in JPEG and WebP."""
@@ -109,6 +118,25 @@ def iptc_fields(info: object) -> list[MetadataField]:
             if isinstance(item, bytes) and (text := item[:MAX_FIELD_CHARS].decode("utf-8", "replace").strip()):
                 found.append(("iptc", name, text))
     return found
+
+
+CONTAINER_MAGIC = (b"\x1aE\xdf\xa3", b"ID3", b"OggS", b"fLaC")
+"""Leading bytes of the containers whose tags are read (Matroska/WebM, MP3 with ID3, Ogg, FLAC); ISO BMFF
+(MP4, MOV, M4A) is recognised by ``ftyp`` at offset 4 and RIFF (WAV, AVI) by its form type."""
+
+
+def is_media_container(head: bytes) -> bool:
+    """Whether the first 12 bytes of a file are a container :func:`container tags <container_fields>` are read from."""
+    return (
+        head.startswith(CONTAINER_MAGIC)
+        or head[4:8] == b"ftyp"
+        or (head[:4] == b"RIFF" and head[8:12] in (b"WAVE", b"AVI "))
+    )
+
+
+def container_fields(tags: Iterable[tuple[object, object]]) -> list[MetadataField]:
+    """Container tags (name, value) as ``container-metadata`` fields; values that are not text are left out."""
+    return [("container-metadata", str(name), value) for name, value in tags if isinstance(value, str) and value]
 
 
 def exif_text(value: object) -> str | None:

@@ -23,8 +23,10 @@ from pipeline.credentials.traces import (
     EXIF_TAGS,
     USER_COMMENT,
     bounded_fields,
+    container_fields,
     exif_text,
     iptc_fields,
+    is_media_container,
     xmp_fields,
 )
 from pipeline.credentials.trust import TrustFiles
@@ -161,7 +163,8 @@ def _unsigned_metadata(path: Path) -> tuple[list[str], list[list[str]]]:
     capped (:func:`pipeline.credentials.traces.bounded_fields`). Anything it cannot open simply has no unsigned
     metadata, including a header that claims more pixels than Pillow's decompression-bomb limit (it refuses those
     in ``open``, before reading any chunk). PNG text and ``eXIf`` chunks after the image data are not read: finding
-    them would mean decoding the pixels.
+    them would mean decoding the pixels. A file Pillow does not recognise may be a video or audio container
+    (:func:`_container_metadata`).
     """
     from PIL import Image, IptcImagePlugin, UnidentifiedImageError
 
@@ -175,9 +178,41 @@ def _unsigned_metadata(path: Path) -> tuple[list[str], list[list[str]]]:
             fields += xmp_fields(packet)
             fields += iptc_fields(IptcImagePlugin.getiptcinfo(image))
             return xmp_source_types(packet), [list(f) for f in bounded_fields(fields)]
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError, struct.error,
-            EOFError, KeyError, TypeError):  # fmt: skip
+    except UnidentifiedImageError:
+        return [], _container_metadata(path)
+    except (Image.DecompressionBombError, OSError, ValueError, SyntaxError, struct.error, EOFError, KeyError,
+            TypeError):  # fmt: skip
         return [], []
+
+
+PROBE_BYTES = 1 << 20
+"""Most bytes FFmpeg reads to recognise a container and its streams (``probesize``); with ``analyzeduration`` 0 it
+decodes nothing to guess stream parameters. Tags live in the headers (MP4's ``moov``, which FFmpeg finds by seeking
+past ``mdat`` when it comes last; Matroska's ``Tags``; the ID3 header)."""
+
+
+def _container_metadata(path: Path) -> list[list[str]]:
+    """Format and stream tags of an MP4/MOV, WebM/Matroska, MP3, WAV/AVI, Ogg or FLAC file, with PyAV (FFmpeg).
+
+    Only files whose first bytes name one of those containers are opened, never arbitrary bytes; FFmpeg reads the
+    headers, no frame is decoded. MP4 tags written with ``movflags=use_metadata_tags`` (ComfyUI's ``prompt``,
+    ``workflow``) come back under their own names, Matroska's in upper case (names compare ignoring case).
+    """
+    with path.open("rb") as stream:
+        head = stream.read(12)
+    if not is_media_container(head):
+        return []
+    import av
+
+    try:
+        options = {"probesize": str(PROBE_BYTES), "analyzeduration": "0"}
+        with av.open(str(path), options=options, metadata_errors="ignore") as container:
+            tags = list(container.metadata.items())
+            for media in container.streams:
+                tags += list(media.metadata.items())
+    except (av.FFmpegError, OSError, ValueError, UnicodeDecodeError):
+        return []
+    return [list(f) for f in bounded_fields(container_fields(tags))]
 
 
 def _exif_fields(image: Any) -> list[tuple[object, object, object]]:
