@@ -25,7 +25,10 @@ class Settings:
     """Runtime configuration. Field ``foo_bar`` is read from ``MEDIA_INGEST_FOO_BAR``."""
 
     redis_url: str = "redis://localhost:6379/0"
-    """Celery broker, label stream and pipeline state."""
+    """Label stream and pipeline state, and the Celery broker unless ``broker_url`` names another."""
+    broker_url: str | None = None
+    """Celery broker: unset for ``redis_url``; ``amqp://user:password@host:5672/vhost`` for RabbitMQ (quorum queues,
+    publisher confirms). The label stream and the pipeline state stay in Redis either way."""
     s3_endpoint_url: str | None = None
     """S3-compatible endpoint (MinIO, moto); unset means AWS."""
     label_stream: str = "aigc:labels"
@@ -130,6 +133,16 @@ class Settings:
 
     configured: frozenset[str] = dataclasses.field(default=frozenset(), compare=False, repr=False)
     """Names of the fields the environment set explicitly (the demo starts embedded servers for the others)."""
+
+    @property
+    def broker(self) -> str:
+        """The Celery broker's URL: ``broker_url``, else ``redis_url``."""
+        return self.broker_url or self.redis_url
+
+    @property
+    def broker_is_amqp(self) -> bool:
+        """RabbitMQ (AMQP) rather than Redis: no visibility timeout to renew, quorum queues instead."""
+        return self.broker.startswith(("amqp://", "amqps://"))
 
     def with_overrides(self, **changes: object) -> Settings:
         """A copy with some fields replaced (for CLI flags and tests)."""
@@ -353,6 +366,11 @@ def _check_remote_manifests(settings: Settings) -> None:
 
 def _check(settings: Settings) -> None:
     _check_bounds(settings)
+    if settings.broker_url and not settings.broker_url.startswith(("redis://", "rediss://", "amqp://", "amqps://")):
+        raise SettingsError(
+            f"{PREFIX}BROKER_URL={settings.broker_url!r}: expected amqp://user:password@host:5672/vhost (RabbitMQ), "
+            "amqps://, redis:// or rediss://; unset it to use MEDIA_INGEST_REDIS_URL"
+        )
     if not settings.redis_url.startswith(("redis://", "rediss://", "unix://")):
         raise SettingsError(
             f"{PREFIX}REDIS_URL={settings.redis_url!r}: expected redis://host:port/db, rediss:// or unix://"

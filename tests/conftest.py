@@ -185,6 +185,17 @@ class Processes:
                 os.killpg(proc.pid, signal.SIGKILL)  # leftovers, e.g. children of a worker a test killed
 
 
+@pytest.fixture(params=["redis", "rabbitmq"])
+def broker(request: pytest.FixtureRequest, key_prefix: str) -> Iterator[str | None]:
+    """The Celery broker a test runs on: None for Redis (``MEDIA_INGEST_REDIS_URL``), or a RabbitMQ vhost's URL."""
+    if request.param == "redis":
+        yield None
+        return
+    from tests.support.rabbitmq import rabbitmq_vhost
+
+    yield from rabbitmq_vhost(key_prefix)
+
+
 @pytest.fixture
 def stack() -> Iterator[contextlib.ExitStack]:
     """Context managers a test enters as it goes (a proxy, a server), closed at teardown."""

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from celery import Celery, signals
+from kombu import Exchange, Queue
 
 from pipeline.logs import configure_logging
 from pipeline.settings import Settings, SettingsError, load_settings
@@ -33,17 +34,9 @@ read them there: a pool process forked from the worker has the same configuratio
 def celery_config(settings: Settings) -> dict[str, Any]:
     """The Celery configuration these settings make: broker, queue, acknowledgement and time limits."""
     return {
-        "broker_url": settings.redis_url,
+        "broker_url": settings.broker,
         "broker_connection_retry_on_startup": True,
-        "broker_transport_options": {
-            # Unacknowledged tasks of a worker that died come back after this. Live workers renew the lease of
-            # every message they hold (workers/lease.py), so long tasks are never delivered twice.
-            "visibility_timeout": settings.visibility_timeout,
-            "unacked_restore_interval": 5,
-            "unacked_restore_throttle": 1,
-            # Bounded socket reads, keepalive, health checks: a stalled connection raises and kombu reconnects.
-            **TRANSPORT_OPTIONS,
-        },
+        **(_amqp_broker(settings) if settings.broker_is_amqp else _redis_broker(settings)),
         "result_backend": None,
         "task_ignore_result": True,
         "task_serializer": "json",
@@ -68,6 +61,50 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "interval_step": 0.5,
             "interval_max": 3,
         },
+    }
+
+
+def _redis_broker(settings: Settings) -> dict[str, Any]:
+    return {
+        "broker_transport_options": {
+            # Unacknowledged tasks of a worker that died come back after this. Live workers renew the lease of
+            # every message they hold (workers/lease.py), so long tasks are never delivered twice.
+            "visibility_timeout": settings.visibility_timeout,
+            "unacked_restore_interval": 5,
+            "unacked_restore_throttle": 1,
+            # Bounded socket reads, keepalive, health checks: a stalled connection raises and kombu reconnects.
+            **TRANSPORT_OPTIONS,
+        },
+    }
+
+
+AMQP_DELIVERY_LIMIT = 5
+"""RabbitMQ redelivers a message at most this many times (a quorum queue's ``x-delivery-limit``), then drops it.
+Above the worker's own poison guard (MAX_DELIVERIES in workers/tasks.py, which records the object as a failure
+first), so the broker's limit is only the last line against a message that kills every worker before it starts."""
+
+
+def _amqp_broker(settings: Settings) -> dict[str, Any]:
+    """RabbitMQ: a durable quorum queue (replicated, at-least-once, a delivery limit for poison messages), publisher
+    confirms (a publish returns once the broker has the message), and heartbeats that find a dead connection. An
+    unacknowledged message of a worker that died is redelivered as soon as its connection closes: no visibility
+    timeout, no lease to renew."""
+    exchange = Exchange(settings.queue, type="direct", durable=True)  # type: ignore[no-untyped-call]  # kombu: untyped
+    queue = Queue(  # type: ignore[no-untyped-call]  # kombu: untyped
+        settings.queue,
+        exchange,
+        routing_key=settings.queue,
+        durable=True,
+        queue_arguments={"x-queue-type": "quorum", "x-delivery-limit": AMQP_DELIVERY_LIMIT},
+    )
+    return {
+        "task_queues": [queue],
+        "task_default_exchange": settings.queue,
+        "task_default_routing_key": settings.queue,
+        "broker_transport_options": {"confirm_publish": True},
+        "broker_heartbeat": 30,
+        # Quorum queues have no global QoS; Celery then sets the prefetch per consumer.
+        "worker_detect_quorum_queues": True,
     }
 
 
@@ -134,7 +171,10 @@ def _use_redis_clock(**_: object) -> None:
     global _clock
     from workers.composition import lease_connection
 
-    _clock = install_redis_clock(lease_connection(current_settings()))
+    settings = current_settings()
+    if settings.broker_is_amqp:
+        return  # RabbitMQ keeps no delivery scores: nothing to put on the Redis clock
+    _clock = install_redis_clock(lease_connection(settings))
 
 
 @signals.worker_ready.connect
@@ -143,16 +183,24 @@ def _start_lease_keeper(**_: object) -> None:
     settings = current_settings()
     from workers.composition import lease_connection
 
+    if settings.broker_is_amqp:  # a RabbitMQ delivery stays with its worker until its connection closes
+        if settings.metrics_port:
+            _serve_metrics(settings, None)
+        return
     _lease = LeaseKeeper(lease_connection(settings), settings.visibility_timeout, clock=_clock)
     _lease.start()
     if settings.metrics_port:
         _serve_metrics(settings, _lease)
 
 
-def _serve_metrics(settings: Settings, lease: LeaseKeeper) -> None:
+def _serve_metrics(settings: Settings, lease: LeaseKeeper | None) -> None:
+    """Readiness: Redis answers and, on a Redis broker, the lease keeper runs."""
     from workers.composition import serve_metrics
 
-    serve_metrics(settings, settings.metrics_port, lambda: None if lease.is_alive() else "lease keeper stopped")
+    def check() -> str | None:
+        return None if lease is None or lease.is_alive() else "lease keeper stopped"
+
+    serve_metrics(settings, settings.metrics_port, check)
 
 
 @signals.worker_process_shutdown.connect

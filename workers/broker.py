@@ -21,8 +21,10 @@ Two faults of the transport, both seen on a Redis restart under load (``python -
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+import kombu
 import redis
 from kombu.transport import redis as kombu_redis
 
@@ -58,3 +60,26 @@ def _guarded_connparams(self: kombu_redis.Channel, asynchronous: bool = False) -
 def install_closed_connection_guard() -> None:
     """Make a channel of a closed broker connection raise ConnectionError, not AttributeError (idempotent)."""
     kombu_redis.Channel._connparams = _guarded_connparams  # type: ignore[method-assign]
+
+
+def queue_depth(broker_url: str, queue: str) -> Callable[[], int]:
+    """How many tasks wait in the broker's queue, for the intake's linger and the ``media_ingest_queue_depth``
+    gauge: the length of the list kombu's Redis transport keeps, or a RabbitMQ queue's message count (a passive
+    declare; a queue that does not exist yet holds nothing)."""
+    if broker_url.startswith(("amqp://", "amqps://")):
+        connection = kombu.Connection(broker_url, connect_timeout=5)  # type: ignore[no-untyped-call]  # kombu: untyped
+
+        def amqp_depth() -> int:
+            try:
+                with connection.channel() as channel:  # type: ignore[no-untyped-call]  # kombu: untyped
+                    return int(channel.queue_declare(queue, passive=True).message_count)
+            except connection.channel_errors:  # NOT_FOUND: nothing was published to it yet
+                return 0
+
+        return amqp_depth
+    client = redis.Redis.from_url(broker_url, socket_timeout=SOCKET_TIMEOUT, socket_connect_timeout=5)
+
+    def redis_depth() -> int:
+        return int(client.llen(queue))
+
+    return redis_depth

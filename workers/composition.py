@@ -46,6 +46,7 @@ from pipeline.ports import (
 from pipeline.process import Services
 from pipeline.remote_manifests import FetchPolicy, parse_origins
 from pipeline.settings import Settings
+from workers.broker import queue_depth
 
 if TYPE_CHECKING:  # workers.ops imports prometheus_client (through workers.intake): a worker sets it up first
     from workers.intake import IntakeConfig, IntakeLoop
@@ -221,11 +222,11 @@ def build_intake(settings: Settings, source: IntakeSource, address: str) -> Inta
     if settings.intake_skip_echoes:
         policy_version = load_policy(settings.policy_file).version
         is_echo = echo_filter(_label_sink(client, settings), policy_version, object_store(settings))
-    queue = settings.queue
+    depth = queue_depth(settings.broker, settings.queue)
 
     def behind() -> bool:
-        """Tasks wait in the broker's queue (kombu's Redis transport keeps it as a list named after the queue)."""
-        return bool(client.llen(queue))
+        """Tasks wait in the broker's queue."""
+        return depth() > 0
 
     deps = IntakeDependencies(
         queue=event_queue(settings, source, address),
@@ -280,7 +281,13 @@ def serve_metrics(settings: Settings, port: int, check: Callable[[], str | None]
     from workers.metrics import BacklogCollector, redis_ready, registry_for_process, serve
 
     client = connect(settings.redis_url)
-    backlog = BacklogCollector(client, queue=settings.queue, stream=settings.label_stream, prefix=settings.key_prefix)
+    backlog = BacklogCollector(
+        client,
+        queue=settings.queue,
+        stream=settings.label_stream,
+        prefix=settings.key_prefix,
+        queue_depth=queue_depth(settings.broker, settings.queue) if settings.broker_is_amqp else None,
+    )
 
     def ready() -> str | None:
         return redis_ready(client) or check()

@@ -85,8 +85,18 @@ INTAKE_SKIPPED = Counter(
 class BacklogCollector(Collector):
     """Gauges read from Redis when scraped: they describe the shared pipeline, not this process."""
 
-    def __init__(self, redis: Any, *, queue: str, stream: str, prefix: str) -> None:
+    def __init__(
+        self,
+        redis: Any,
+        *,
+        queue: str,
+        stream: str,
+        prefix: str,
+        queue_depth: Callable[[], int] | None = None,
+    ) -> None:
+        """``queue_depth`` reads the broker's queue when it is not the Redis list ``queue`` (RabbitMQ)."""
         self._redis, self._queue, self._stream, self._prefix = redis, queue, stream, prefix
+        self._queue_depth = queue_depth
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
         try:
@@ -95,7 +105,9 @@ class BacklogCollector(Collector):
             pipe.xlen(self._stream)
             pipe.hlen(f"{self._prefix}:failures")
             depth, stream, failures = pipe.execute()
-        except Exception:  # noqa: BLE001 - a scrape must not fail because Redis is away; readiness says so
+            if self._queue_depth is not None:
+                depth = self._queue_depth()
+        except Exception:  # noqa: BLE001 - a scrape must not fail because Redis or the broker is away; readiness says so
             return []
         return [
             GaugeMetricFamily("media_ingest_queue_depth", "Tasks waiting in the Celery queue.", value=depth),

@@ -15,11 +15,12 @@ pytestmark = pytest.mark.e2e
 
 @pytest.mark.parametrize("skip_echoes", [True, False], ids=["echoes-dropped-at-intake", "echoes-checked-by-worker"])
 def test_every_sample_is_labelled_once_through_the_sqs_event_path(
-    s3, sqs, bucket, samples, settings, redis_client, processes, skip_echoes
+    s3, sqs, bucket, samples, settings, redis_client, broker, processes, skip_echoes
 ):
     queue_url = wire_notifications(s3, sqs, bucket)
-    processes.settings = settings.with_overrides(intake_skip_echoes=skip_echoes)
+    processes.settings = settings.with_overrides(intake_skip_echoes=skip_echoes, broker_url=broker)
     processes.worker()
+    assert ("transport:   amqp://" in processes.logs()) == (broker is not None), "the worker is on the broker asked for"
     processes.start("intake", "sqs", queue_url, name="intake", ready="intake.started")
     s3.put_object(
         Bucket=bucket,

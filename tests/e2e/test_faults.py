@@ -23,7 +23,7 @@ def records(client, stream):
 
 @pytest.mark.parametrize("path", PATHS)
 def test_a_worker_killed_mid_batch_loses_nothing_and_publishes_each_object_once(
-    s3, sqs, bucket, samples, settings, redis_client, processes, moto_endpoint, path
+    s3, sqs, bucket, samples, settings, redis_client, broker, processes, moto_endpoint, path
 ):
     from tests.support.faulty_s3 import faulty_s3
 
@@ -33,7 +33,9 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_publishes_each_object_once(
     # S3 50 ms away: two requests an object, two processes, so the batch takes at least 3 s and the kill after the
     # fifth label always lands mid-batch, however fast the machine is.
     with faulty_s3(moto_endpoint, every=0, delay=0.05) as proxy:
-        settings = settings.with_overrides(visibility_timeout=10, s3_endpoint_url=f"http://127.0.0.1:{proxy['port']}")
+        settings = settings.with_overrides(
+            visibility_timeout=10, s3_endpoint_url=f"http://127.0.0.1:{proxy['port']}", broker_url=broker
+        )
         processes.settings = settings
         first = processes.worker(name="worker-1")
         put_in_front_of_workers(path, processes, s3, sqs, bucket, keys, "b-kill")

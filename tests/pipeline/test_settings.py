@@ -343,3 +343,19 @@ def test_remote_manifest_settings_parse():
     )
     assert (s.remote_manifests, s.remote_manifest_hosts) == (False, "http://127.0.0.1:8080")
     assert Settings().remote_manifest_max_bytes == 16 * 1024**2
+
+
+def test_the_broker_is_the_redis_url_unless_another_is_named():
+    assert load_settings({}).broker == "redis://localhost:6379/0"
+    rabbit = load_settings({"MEDIA_INGEST_BROKER_URL": "amqp://guest:guest@mq:5672/media"})
+    assert (rabbit.broker, rabbit.broker_is_amqp, rabbit.redis_url) == (
+        "amqp://guest:guest@mq:5672/media",
+        True,
+        "redis://localhost:6379/0",
+    )
+    assert not load_settings({"MEDIA_INGEST_BROKER_URL": "redis://other:6379/1"}).broker_is_amqp
+
+
+def test_a_broker_url_of_another_kind_is_refused_with_the_fix():
+    with pytest.raises(SettingsError, match=r"MEDIA_INGEST_BROKER_URL='sqs://q': expected amqp://"):
+        load_settings({"MEDIA_INGEST_BROKER_URL": "sqs://q"})
