@@ -7,7 +7,7 @@ not), so the PKI and the media are produced together, in-process, in well under 
 network: no timestamp authority, no OCSP, no remote manifest.
 
 * :mod:`testkit.pki` — two three-level EC P-256 chains built with ``cryptography``: one trusted, one not.
-* :mod:`testkit.media` — small JPEG, PNG, WAV and MP4 files (MP4 through PyAV, a dev-only dependency).
+* :mod:`testkit.media` — small JPEG, PNG, WAV and MP4 files (MP4 through PyAV).
 * :mod:`testkit.signing` — sign any asset with any manifest definition, with optional ingredients.
 * :mod:`testkit.catalogue` — the standard sample set, each :class:`~testkit.catalogue.Sample` carrying the label
   and provenance the pipeline must produce for it; ``python -m testkit`` re-reads every sample and prints a table.

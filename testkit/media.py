@@ -55,7 +55,8 @@ def make_png(width: int = 64, height: int = 48, seed: int = 0) -> bytes:
 def make_mp4(frames: int = 10, width: int = 64, height: int = 48) -> bytes:
     """A tiny MPEG-4 video (ISO BMFF) made with PyAV, which ships its own FFmpeg.
 
-    PyAV is a test dependency (the ``dev`` extra), not a runtime one: the demo's samples are images and audio.
+    PyAV is a runtime dependency now (the reader child reads container tags with it); the demo's samples are still
+    images and audio.
     """
     import av
 
