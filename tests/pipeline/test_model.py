@@ -44,7 +44,7 @@ def test_the_identity_of_a_version_is_the_documented_string():
     policy version. The Redis keys hash these, so a change here would orphan every guard and count in Redis."""
     assert ObjectVersion("b", "k", None, None).identity() == "b\0k\0null\0"
     assert ObjectVersion("b", "k", "v1", "e1").identity() == "b\0k\0v1\0e1"
-    assert ObjectVersion("b", "k", "v1", "e1").dedupe_key("2026.11-1") == "b\0k\0v1\0e1\x002026.11-1"
+    assert ObjectVersion("b", "k", "v1", "e1").dedupe_key("2026.12-1") == "b\0k\0v1\0e1\x002026.12-1"
 
 
 def test_every_name_of_a_version_has_the_same_identity():

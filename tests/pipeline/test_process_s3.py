@@ -70,7 +70,7 @@ def test_a_users_copy_to_another_key_gets_its_own_record(s3, bucket, samples, se
     assert [r["key"] for r in services.sink.records] == ["orig.jpg", "copy.jpg"]
 
 
-FORGED = {"aigc-label": "captured", "aigc-provenance": "trusted", "aigc-policy": "2026.11-1", "aigc-checked": "x"}
+FORGED = {"aigc-label": "captured", "aigc-provenance": "trusted", "aigc-policy": "2026.12-1", "aigc-checked": "x"}
 
 
 def copy_onto_itself(s3, bucket: str, key: str, metadata: dict[str, str]) -> ObjectRef:

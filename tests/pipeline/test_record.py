@@ -32,7 +32,7 @@ from pipeline.record import (
 
 NOW = datetime(2026, 11, 25, 10, 41, 7, 654321, tzinfo=UTC)
 ETAG = "9b2cf535f27731c974343645a3985328"
-POLICY = "2026.11-1"
+POLICY = "2026.12-1"
 
 # The fields README.md documents for a label-stream record: consumers parse these names (add, never rename).
 CONTRACT_FIELDS = {
@@ -115,7 +115,7 @@ def test_build_record_fields():
         "generator": "Example Image Model",
         "failures": ["signingCredential.ocsp.skipped"],
         "reason": None,
-        "policy": "2026.11-1",
+        "policy": "2026.12-1",
         "checked_at": "2026-11-25T10:41:07+00:00",
         "event_time": "2026-11-25T10:41:06.512Z",
         "duration_ms": 11.612,
@@ -291,7 +291,7 @@ def test_metadata_for():
     assert metadata_for(record()) == {
         "aigc-label": "ai_generated",
         "aigc-provenance": "trusted",
-        "aigc-policy": "2026.11-1",
+        "aigc-policy": "2026.12-1",
         "aigc-checked": "2026-11-25T10:41:07+00:00",
     }
 
@@ -301,7 +301,7 @@ def test_metadata_is_ascii_and_under_the_s3_limit_even_for_long_values():
         bucket="b" * 63,
         key="k/" * 500,
         etag="d41d8cd98f00b204e9800998ecf8427e-10000",
-        policy_version="2026.11-1+" + "x" * 40,
+        policy_version="2026.12-1+" + "x" * 40,
     )
     metadata = metadata_for(long)
     # S3 counts the UTF-8 bytes of every user-metadata key and value; counting the x-amz-meta- prefix is stricter.

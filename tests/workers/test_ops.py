@@ -209,15 +209,15 @@ def test_purge_deletes_exactly_the_entries_shown_not_what_arrived_after_the_prom
 def test_backfill_enqueues_what_needs_labelling(ops, enqueued, store):
     store.put("bk", "p/new.jpg", b"1")
     store.put("bk", "p/old.jpg", b"2", metadata={"aigc-policy": "2025.01-1"})
-    store.put("bk", "p/current.jpg", b"3", metadata={"aigc-policy": "2026.11-1"})
+    store.put("bk", "p/current.jpg", b"3", metadata={"aigc-policy": "2026.12-1"})
     store.put("bk", "q/elsewhere.jpg", b"4")
-    assert ops.backfill("bk", "p/", policy_version="2026.11-1", dry_run=True).count == 3
+    assert ops.backfill("bk", "p/", policy_version="2026.12-1", dry_run=True).count == 3
     assert enqueued == []
-    plan = ops.backfill("bk", "p/", policy_version="2026.11-1", policy_older_than="2026.11-1")
+    plan = ops.backfill("bk", "p/", policy_version="2026.12-1", policy_older_than="2026.12-1")
     assert sorted(r.key for r, _ in enqueued) == ["p/new.jpg", "p/old.jpg"]
     assert (plan.count, plan.skipped) == (2, 1)
     enqueued.clear()
-    ops.backfill("bk", "p/", policy_version="2026.11-1", only_unlabelled=True)
+    ops.backfill("bk", "p/", policy_version="2026.12-1", only_unlabelled=True)
     assert [r.key for r, _ in enqueued] == ["p/new.jpg"]
 
 
@@ -241,7 +241,7 @@ def test_backfill_publishes_what_its_enqueue_grouped_even_when_the_listing_fails
         state, enqueue=lambda ref, batch: buffered.append(ref.key), flush=flush, store=broken, who="tester"
     )
     with pytest.raises(RuntimeError, match="half-way"):
-        ops.backfill("bk", "p/", policy_version="2026.11-1")
+        ops.backfill("bk", "p/", policy_version="2026.12-1")
     assert (sorted(published), buffered) == (["p/a.jpg", "p/b.jpg"], [])
 
 
@@ -251,12 +251,12 @@ def test_backfill_stops_at_its_cap(ops, enqueued, store):
     preview = ops.prepare_backfill("bk", "p/", max_objects=3)
     assert (preview.count, preview.capped, preview.limit, preview.rate) == (3, True, 3, DEFAULT_RATE)
     assert ops.prepare_backfill("bk", "p/").count == 5  # the default cap is far above
-    plan = ops.backfill("bk", "p/", policy_version="2026.11-1", max_objects=3)
+    plan = ops.backfill("bk", "p/", policy_version="2026.12-1", max_objects=3)
     assert [r.key for r, _ in enqueued] == ["p/0.jpg", "p/1.jpg", "p/2.jpg"]
     assert (plan.count, plan.capped) == (3, True) and "stopped at --max 3 after s3://bk/p/2.jpg" in plan.note
     assert ops.audit_log()[0]["capped"] is True
     enqueued.clear()
-    assert ops.backfill("bk", "p/", policy_version="2026.11-1", max_objects=0).count == 5  # 0: no cap
+    assert ops.backfill("bk", "p/", policy_version="2026.12-1", max_objects=0).count == 5  # 0: no cap
 
 
 def test_backfill_holds_its_scope_so_an_overlapping_replay_is_refused(ops, store):
@@ -271,7 +271,7 @@ def test_backfill_holds_its_scope_so_an_overlapping_replay_is_refused(ops, store
         assert ops.replay(FailureFilter(bucket="bk", prefix="q/"), reason="elsewhere", dry_run=False).count == 0
 
     backfill = Operations(ops.state, enqueue=enqueue, store=store, who="carol")
-    assert backfill.backfill("bk", "p", policy_version="2026.11-1").count == 1
+    assert backfill.backfill("bk", "p", policy_version="2026.12-1").count == 1
     [message] = refusals
     assert "a backfill of s3://bk/p is running (started by carol" in message and "overlaps s3://bk/p/x" in message
     assert ops.state.locks.holders() == []

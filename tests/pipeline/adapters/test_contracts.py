@@ -195,7 +195,7 @@ def test_publish_is_exactly_once_per_object_version(sink, already_processed):
 WRITTEN = {
     "aigc-label": "ai_generated",
     "aigc-provenance": "trusted",
-    "aigc-policy": "2026.11-1",
+    "aigc-policy": "2026.12-1",
     "aigc-checked": "2026-11-25T10:41:07+00:00",
 }
 

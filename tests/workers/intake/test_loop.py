@@ -36,7 +36,7 @@ from workers.intake import Dispatched, IntakeConfig, IntakeDependencies, IntakeL
 from workers.intake.batch_ids import BatchWindow
 from workers.intake.dispatch import dispatch, echo_filter
 
-POLICY = "2026.11-1"
+POLICY = "2026.12-1"
 
 
 def notification(*records: tuple[str, str, str]) -> str:
