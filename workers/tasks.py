@@ -157,16 +157,14 @@ def _label_one(request: Any, obj: ObjectRef, batch_id: str | None) -> str:
     try:
         outcome = label_object(obj, rt.services, batch_id=batch_id)
     except (ObjectNotFound, ObjectChanged) as exc:
-        rt.deliveries.finished(identity)
         _record_failure(obj, batch_id, request.id, exc, (request.retries or 0) + 1, disposition="skipped")
         return "skipped"
     except SoftTimeLimitExceeded as exc:
-        rt.deliveries.finished(identity)
         raise _soft_limit_error() from exc
-    except (RetryableError, PermanentError):
-        rt.deliveries.finished(identity)  # a retry is a new delivery, counted afresh
-        raise
-    rt.deliveries.finished(identity)
+    finally:
+        # However the attempt ended in this process (a retry is a new delivery, counted afresh); only a process
+        # killed under it leaves the count standing, which is what the poison guard counts.
+        rt.deliveries.finished(identity)
     if batch_id:
         rt.batches.count(batch_id, outcome.status)
     record = outcome.record

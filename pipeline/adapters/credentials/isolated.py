@@ -49,7 +49,7 @@ from typing import IO, Any
 
 import structlog
 
-from pipeline.credentials.raw import RawReport, raw, report_from_raw
+from pipeline.credentials.raw import RawReport, report_from_raw
 from pipeline.credentials.trust import TrustFiles
 from pipeline.errors import ReaderFault, ReaderUnavailable, RemoteManifestRefused
 from pipeline.ports import CredentialReport, ManifestFetcher
@@ -299,6 +299,8 @@ class IsolatedCredentialReader:
         if answer.get("id") != request_id:
             self._discard(child, "mismatch")
             raise _Unanswered(f"answer for request {answer.get('id')!r}, expected {request_id}", mismatch=True)
+        if "unavailable" in answer:
+            raise ReaderUnavailable(f"the C2PA reader {answer['unavailable']}; check MEDIA_INGEST_SPOOL_DIR")
         if "error" in answer:
             raise ReaderFault(f"the C2PA reader raised an unexpected error on this file: {answer['error']}")
         report = report_from_raw(answer)
@@ -429,8 +431,8 @@ def serve(trust: TrustFiles, *, cpu_seconds: int, stdin: IO[bytes], stdout: IO[b
         try:
             manifest = request.get("manifest")
             result = reader.read_raw(Path(request["path"]), Path(manifest) if manifest else None)
-        except OSError as exc:
-            result = raw("unreadable", f"cannot open the spooled file: {exc.strerror}")
+        except OSError as exc:  # the spool or fetched-manifest file we wrote: our fault, never the object's
+            result = {"unavailable": f"cannot open the spooled file: {exc.strerror}"}
         except Exception as exc:  # noqa: BLE001 - a bug of ours, on this file: the parent records a failure
             result = {"error": f"{type(exc).__name__}: {exc}"[:2000]}
         _write(stdout, {**result, "id": request["id"]})

@@ -518,3 +518,11 @@ def test_stand_in_child_protocol_is_the_real_childs() -> None:
     ready, answer = (json.loads(line) for line in proc.stdout.splitlines())
     assert ready == {"ready": True}
     assert answer["id"] == 7 and answer["provenance"] == "unreadable"
+
+
+def test_a_spool_file_the_child_cannot_open_is_our_fault_not_a_label(
+    real_reader: IsolatedCredentialReader, tmp_path: Path
+) -> None:
+    """The spool file is ours: a child that cannot open it (removed, a wrong MEDIA_INGEST_SPOOL_DIR) is retried."""
+    with pytest.raises(ReaderUnavailable, match="cannot open the spooled file"):
+        real_reader.read(tmp_path / "gone.obj")
