@@ -267,9 +267,10 @@ def operations(settings: Settings, *, with_store: bool = False, progress: Progre
 
 
 def lease_connection(settings: Settings) -> redis.Redis:
-    """The lease keeper's and the Redis clock's client: short timeouts, no retries (a renewal that fails is simply
-    tried again a quarter of the visibility timeout later)."""
-    return redis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
+    """The lease keeper's and the Redis clock's client, on the broker's Redis (kombu keeps its unacked index there,
+    which may be another Redis than the state's): short timeouts, no retries (a renewal that fails is simply tried
+    again a quarter of the visibility timeout later)."""
+    return redis.Redis.from_url(settings.broker, socket_timeout=5, socket_connect_timeout=5)
 
 
 def serve_metrics(settings: Settings, port: int, check: Callable[[], str | None]) -> None:
@@ -286,7 +287,7 @@ def serve_metrics(settings: Settings, port: int, check: Callable[[], str | None]
         queue=settings.queue,
         stream=settings.label_stream,
         prefix=settings.key_prefix,
-        queue_depth=queue_depth(settings.broker, settings.queue) if settings.broker_is_amqp else None,
+        queue_depth=queue_depth(settings.broker, settings.queue),
     )
 
     def ready() -> str | None:

@@ -12,12 +12,14 @@ within the connect and read timeouts together. Transient faults raise :class:`Re
 from __future__ import annotations
 
 import socket
+import ssl
 import time
 from collections.abc import Callable, Sequence
 from urllib.parse import urljoin
 
 import urllib3
 import urllib3.exceptions
+from urllib3.util.ssl_match_hostname import CertificateError as HostnameMismatch
 
 from pipeline.errors import RemoteManifestRefused, RemoteManifestUnavailable
 from pipeline.remote_manifests import FetchPolicy, IPAddress, Target, check_address, check_url
@@ -135,7 +137,11 @@ class HttpManifestFetcher:
                 finally:
                     response.release_conn()
         except urllib3.exceptions.SSLError as exc:
-            raise RemoteManifestRefused(f"remote manifest {target.url}: TLS verification failed ({exc})") from None
+            reason = exc.args[0] if exc.args else exc
+            if isinstance(reason, (ssl.SSLCertVerificationError, ssl.CertificateError, HostnameMismatch)):
+                raise RemoteManifestRefused(f"remote manifest {target.url}: TLS verification failed ({exc})") from None
+            # A reset or EOF during the handshake is the network's fault, not the manifest's: retried.
+            raise RemoteManifestUnavailable(f"remote manifest {target.url}: TLS handshake failed ({exc})") from None
         except urllib3.exceptions.NewConnectionError as exc:  # a subclass of the connect timeout in urllib3 2
             raise RemoteManifestUnavailable(f"remote manifest {target.url}: cannot connect ({exc})") from None
         except (urllib3.exceptions.TimeoutError, TimeoutError) as exc:
