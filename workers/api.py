@@ -9,6 +9,7 @@ under the batch, whose counters ``media-ingest batch ID`` shows; the label recor
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 
 from pipeline.model import ObjectRef
@@ -18,10 +19,17 @@ from workers.intake import new_batch_id
 from workers.tasks import publisher
 
 
+@functools.cache
+def _environment_settings() -> Settings:
+    """The settings from the environment, read once per process: a backend calls :func:`submit` per upload, and it
+    publishes tasks only (the trust files are for the workers, which check them when they start)."""
+    return load_settings(check_trust=False)
+
+
 def submit(objects: Iterable[str | ObjectRef], batch_id: str | None = None, *, settings: Settings | None = None) -> str:
     """Enqueue every object (``s3://bucket/key`` or an :class:`ObjectRef`) under one batch; returns the batch id."""
     refs = [o if isinstance(o, ObjectRef) else ObjectRef.from_uri(o) for o in objects]
-    settings = settings if settings is not None else load_settings()
+    settings = settings if settings is not None else _environment_settings()
     batch = batch_id or new_batch_id("submit")
     counters = batch_counters(settings)
     counters.describe(batch, kind="submit")

@@ -190,9 +190,10 @@ class IntakeLoop:
                 signal.signal(sig, lambda *_: self.stopping.set())
         where = self._queue.describe()
         try:
-            self._queue.check()
+            if not self._start():
+                self._log.info("intake.stopped")
+                return 0
             warn_if_any_bucket(self.config.allowed, process="intake")
-            self._queue.recover()  # what an intake that died left half-done goes first
             self._log.info("intake.started", **where)
             while not self.stopping.is_set():
                 self._poll_or_wait()
@@ -201,6 +202,25 @@ class IntakeLoop:
             return 2
         self._log.info("intake.stopped")
         return 0
+
+    def _start(self) -> bool:
+        """Check the source and recover what an intake that died left half-done, retrying while Redis or the queue
+        is away (an intake started before its Redis must wait, not crash); False if stopped meanwhile. A
+        misconfigured source is refused at once (:class:`SourceMisconfigured` goes to the caller)."""
+        while not self.stopping.is_set():
+            try:
+                self._queue.check()
+                self._queue.recover()  # what an intake that died left half-done goes first
+                return True
+            except SourceMisconfigured:
+                raise
+            except StateUnavailable:
+                self._log.warning("intake.redis_unavailable", retry_in_s=REDIS_RETRY_SECONDS)
+                self.stopping.wait(REDIS_RETRY_SECONDS)
+            except Exception:  # noqa: BLE001 - e.g. SQS unreachable at start (QueueUnavailable): wait and retry
+                self._log.exception("intake.start_failed", retry_in_s=RETRY_SECONDS)
+                self.stopping.wait(RETRY_SECONDS)
+        return False
 
     def _poll_or_wait(self) -> None:
         try:

@@ -855,3 +855,27 @@ def test_a_huge_bad_list_item_is_recorded_with_a_short_preview() -> None:
     [entry] = failures.entries()
     assert entry["message"].startswith("notification is 67108865 bytes, more than the 1048576 bytes")
     assert len(entry["message"]) < 400 and entry["etag"].startswith("sha256:")
+
+
+def test_an_intake_started_before_its_redis_waits_for_it_instead_of_crashing() -> None:
+    """Redis still loading (or away) when the intake starts: it says so and retries, then starts as usual."""
+
+    @dataclass
+    class RedisComesBack(InMemoryEventQueue):
+        loop: Any = None
+        checks: int = 0
+
+        def check(self) -> None:
+            self.checks += 1
+            if self.checks == 1:
+                raise StateUnavailable("read the event list: Redis unreachable; check MEDIA_INGEST_REDIS_URL")
+            self.loop.stopping.set()  # started: stop before the first poll
+
+    queue = RedisComesBack()
+    intake = intake_on(queue, Broker())
+    queue.loop = intake
+    with capture_logs() as logs:
+        assert intake.run() == 0
+    events = [e["event"] for e in logs if e["event"].startswith("intake.")]
+    assert events == ["intake.redis_unavailable", "intake.started", "intake.stopped"]
+    assert queue.checks == 2
