@@ -42,14 +42,38 @@ def redis_url() -> Iterator[str]:
         yield embedded
 
 
+def delete_keys(client: redis.Redis, prefix: str) -> None:
+    """Delete the keys a test made: all start with its ``key_prefix``, and kombu's Redis transport names its exchange
+    bindings after the test's queue, which is under the prefix too. Nothing else is touched."""
+    for pattern in (f"{prefix}*", f"_kombu.binding.{prefix}*", f"_kombu.binding_permanent.{prefix}*"):
+        keys = list(client.scan_iter(match=pattern, count=1000))
+        if keys:
+            client.delete(*keys)
+
+
 @pytest.fixture
 def redis_client(redis_url: str, key_prefix: str) -> Iterator[redis.Redis]:
     client = redis.Redis.from_url(redis_url)
     yield client
-    keys = list(client.scan_iter(match=f"{key_prefix}*", count=1000))
-    if keys:
-        client.delete(*keys)
+    delete_keys(client, key_prefix)
     client.close()
+
+
+@pytest.fixture(autouse=True)
+def _delete_the_tests_redis_keys(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test that reaches Redis through ``settings`` and the processes it starts, without ``redis_client``, leaves
+    no key behind either."""
+    if "redis_url" not in request.fixturenames:
+        yield
+        return
+    url: str = request.getfixturevalue("redis_url")
+    prefix: str = request.getfixturevalue("key_prefix")
+    yield
+    client = redis.Redis.from_url(url)
+    try:
+        delete_keys(client, prefix)
+    finally:
+        client.close()
 
 
 @pytest.fixture
