@@ -11,6 +11,7 @@ Things c2pa-rs 0.91 enforces that shape this module:
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import io
 from collections.abc import Iterator, Mapping, Sequence
@@ -99,18 +100,8 @@ def sign(
         ids_by_relationship.setdefault(relationship, []).append(f"ingredient-{index}")
     _link_ingredients(definition, ids_by_relationship)
 
-    if trusted:
-        chain, key = pki.trusted_chain_pem, pki.trusted_key_pem
-    else:
-        chain, key = pki.untrusted_chain_pem, pki.untrusted_key_pem
-    info = c2pa.C2paSignerInfo(c2pa.C2paSigningAlg.ES256, chain, key, None)
     output = io.BytesIO()
-    settings = {**pki.c2pa_settings(), "builder": {"thumbnail": {"long_edge": _THUMBNAIL_LONG_EDGE}}}
-    with (
-        c2pa.Context.from_dict(settings) as context,
-        c2pa.Signer.from_info(info) as signer,
-        c2pa.Builder(definition, context) as builder,
-    ):
+    with _builder(pki, definition, trusted=trusted) as (signer, builder):
         for index, (ingredient, ingredient_mime, relationship) in enumerate(ingredients):
             extension = _EXTENSIONS.get(ingredient_mime, "bin")
             builder.add_ingredient(
@@ -126,6 +117,24 @@ def sign(
     return output.getvalue()
 
 
+@contextlib.contextmanager
+def _builder(pki: TestPKI, definition: dict[str, Any], *, trusted: bool) -> Iterator[tuple[Any, Any]]:
+    """A c2pa Signer for the trusted or untrusted identity and a Builder for ``definition``, with the PKI's trust
+    settings (so ingredients' validation results say "trusted" exactly for the trusted chain) and small thumbnails."""
+    if trusted:
+        chain, key = pki.trusted_chain_pem, pki.trusted_key_pem
+    else:
+        chain, key = pki.untrusted_chain_pem, pki.untrusted_key_pem
+    info = c2pa.C2paSignerInfo(c2pa.C2paSigningAlg.ES256, chain, key, None)
+    settings = {**pki.c2pa_settings(), "builder": {"thumbnail": {"long_edge": _THUMBNAIL_LONG_EDGE}}}
+    with (
+        c2pa.Context.from_dict(settings) as context,
+        c2pa.Signer.from_info(info) as signer,
+        c2pa.Builder(definition, context) as builder,
+    ):
+        yield signer, builder
+
+
 def sign_remote(
     pki: TestPKI, data: bytes, mime: str, manifest: Mapping[str, Any], url: str, *, trusted: bool = True
 ) -> tuple[bytes, bytes]:
@@ -136,17 +145,8 @@ def sign_remote(
     """
     definition = copy.deepcopy(dict(manifest))
     definition.setdefault("format", mime)
-    chain, key = (
-        (pki.trusted_chain_pem, pki.trusted_key_pem) if trusted else (pki.untrusted_chain_pem, pki.untrusted_key_pem)
-    )
-    info = c2pa.C2paSignerInfo(c2pa.C2paSigningAlg.ES256, chain, key, None)
     output = io.BytesIO()
-    settings = {**pki.c2pa_settings(), "builder": {"thumbnail": {"long_edge": _THUMBNAIL_LONG_EDGE}}}
-    with (
-        c2pa.Context.from_dict(settings) as context,
-        c2pa.Signer.from_info(info) as signer,
-        c2pa.Builder(definition, context) as builder,
-    ):
+    with _builder(pki, definition, trusted=trusted) as (signer, builder):
         builder.set_no_embed()
         builder.set_remote_url(url)
         store = builder.sign(signer, mime, io.BytesIO(data), output)
