@@ -3,11 +3,11 @@
 The rules, in order (docs/labels.md has the table):
 
 1. No credentials, or credentials that cannot be read -> ``unknown`` (never "human-made").
-2. A generative-AI source type in the asset's own lineage (the active manifest and its ``parentOf`` chain) ->
-   ``ai_generated`` for fully generated types, ``ai_edited`` for composites with generated parts. AI content that
-   arrives only through ``componentOf``/``inputTo`` ingredients makes the asset ``ai_edited``. Adobe's legacy
-   ``com.adobe.generative-ai`` assertion counts as generated in a manifest with no parent, edited otherwise.
-   These labels apply whatever the validation state: a signed AI claim only ever over-labels.
+2. Generative AI anywhere in the manifest graph -> ``ai_generated`` when the asset holds only content a generative
+   model made (created by one, or derived only from such content), ``ai_edited`` when it also holds content that is
+   not (a photo with generative fill, a generated part placed beside a photo): :mod:`pipeline.composition` reads
+   the actions, their order and the ingredients with their own credentials. These labels apply whatever the
+   validation state: a signed AI claim only ever over-labels.
 3. Credentials that fail validation and declare no AI -> ``unknown`` (configurable).
 4. ``captured`` only for trusted credentials whose origin is a capture and whose later actions are non-editorial.
 5. Otherwise ``no_ai_declared``.
@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.composition import composition
 from pipeline.credentials.manifest import Manifest
 from pipeline.credentials.traces import FAMILIES, TRACE_LABELS, TraceSignature, match_traces
 from pipeline.model import LABELS, Label, Provenance
@@ -236,7 +237,6 @@ def decide(report: CredentialReport, policy: Policy) -> Decision:
     active = store.active_manifest
     lineage = store.parent_chain()
     everything = store.walk()
-    lineage_types = _source_types(lineage)
     all_types = _source_types(everything)
     trust = f"Signed by {active.signer or 'an unnamed signer'} ({report.provenance})"
 
@@ -253,9 +253,10 @@ def decide(report: CredentialReport, policy: Policy) -> Decision:
 
     if not policy.ai_claim_needs_valid_signature or report.provenance in ("valid", "trusted"):
         agent = _ai_agent(everything, policy)
-        if lineage_types & policy.ai_generated or _legacy_generated(lineage):
+        kind = composition(store, policy.ai_generated, policy.ai_edited)
+        if kind == "generated":
             return make("ai_generated", f"created with generative AI{agent}")
-        if all_types & policy.generative or any(m.legacy_genai for m in everything):
+        if kind == "edited":
             return make("ai_edited", f"edited or composited with generative AI{agent}")
     if report.provenance in ("valid", "trusted") and (generator := _known_generator(active, policy)):
         return make("ai_generated", f"made by {generator}, a known generative-AI tool", "c2pa-generator")
@@ -303,10 +304,6 @@ def _known_generator(manifest: Manifest, policy: Policy) -> str | None:
 
 def _source_types(manifests: Iterable[Manifest]) -> set[str]:
     return {a.source_type for m in manifests for a in m.actions if a.source_type}
-
-
-def _legacy_generated(lineage: list[Manifest]) -> bool:
-    return any(m.legacy_genai and not any(i.relationship == "parentOf" for i in m.ingredients) for m in lineage)
 
 
 def _ai_agent(manifests: list[Manifest], policy: Policy) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import Any
 
 from testkit.media import corrupt_jpeg_scan, make_jpeg, make_png, make_wav
 from testkit.pki import TestPKI
@@ -182,3 +183,107 @@ def _build_samples(pki: TestPKI) -> tuple[Sample, ...]:
          "No manifest; unsigned IPTC XMP DigitalSourceType trainedAlgorithmicMedia."),
     ]  # fmt: skip
     return tuple(Sample(*row) for row in table)
+
+
+BLANK_CANVAS = "http://c2pa.org/digitalsourcetype/empty"
+
+
+def build_composition_samples(pki: TestPKI) -> list[Sample]:
+    """One signed file per shape of the generated-versus-edited rule (docs/labels.md, "Generated or edited";
+    :mod:`pipeline.composition`): compositions of a blank canvas, photos with and without their own credentials and
+    generated images, as ingredients (c2pa-python ``Builder.add_ingredient``) placed, opened or used as input."""
+    return list(_build_composition_samples(pki))
+
+
+@functools.cache
+def _build_composition_samples(pki: TestPKI) -> tuple[Sample, ...]:
+    jpeg = "image/jpeg"
+    model = {"name": "Example Image Model", "version": "2.1"}
+    fill = {"name": "Example Generative Fill", "version": "1.0"}
+    generated = sign(
+        pki, make_jpeg(seed=21), jpeg, definition("Example Image Model", "g.jpg", [created(TRAINED_ALGORITHMIC_MEDIA)])
+    )
+    camera = sign(
+        pki, make_jpeg(seed=22), jpeg, definition("Example Camera Firmware", "c.jpg", [created(DIGITAL_CAPTURE)])
+    )
+    photo = make_jpeg(seed=23)  # a photo with no credentials of its own
+
+    def compose(name: str, actions: list[dict[str, Any]], ingredients: list[tuple[bytes, str]]) -> bytes:
+        return sign(
+            pki,
+            make_jpeg(seed=24 + len(name)),
+            jpeg,
+            definition("Example Photo Editor", name, actions),
+            ingredients=[(data, jpeg, relationship) for data, relationship in ingredients],
+        )
+
+    def placed(index: int, **extra: Any) -> dict[str, Any]:
+        return {"action": "c2pa.placed", "parameters": {"ingredientIds": [f"ingredient-{index}"]}, **extra}
+
+    generative_fill: dict[str, Any] = {
+        "action": "c2pa.edited",
+        "digitalSourceType": TRAINED_ALGORITHMIC_MEDIA,
+        "softwareAgent": fill,
+    }
+    composite_fill: dict[str, Any] = {
+        "action": "c2pa.edited",
+        "digitalSourceType": COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA,
+        "softwareAgent": fill,
+    }
+    canvas = created(BLANK_CANVAS)
+    table: list[tuple[str, bytes, str, str]] = [
+        ("generated-then-filled.jpg",
+         compose("generated-then-filled.jpg", [{"action": "c2pa.opened"}, composite_fill], [(generated, "parentOf")]),
+         "ai_generated",
+         "Opened a generated image (parentOf, its own manifest) and filled part of it with generative AI: nothing "
+         "non-synthetic is in it."),
+        ("photo-then-filled.jpg",
+         compose("photo-then-filled.jpg", [{"action": "c2pa.opened"}, generative_fill], [(camera, "parentOf")]),
+         "ai_edited",
+         "Opened a signed camera photo and added generative fill (trainedAlgorithmicMedia on c2pa.edited)."),
+        ("unsigned-photo-then-filled.jpg",
+         compose("unsigned-photo-then-filled.jpg", [{"action": "c2pa.opened"}, generative_fill], [(photo, "parentOf")]),
+         "ai_edited",
+         "Opened a photo that has no credentials of its own (parentOf, no manifest), then generative fill."),
+        ("canvas-photo-and-generated.jpg",
+         compose("canvas-photo-and-generated.jpg", [canvas, placed(0), placed(1)],
+                 [(photo, "componentOf"), (generated, "componentOf")]),
+         "ai_edited",
+         "A blank canvas; a photo without credentials placed on it, then a generated image placed beside it."),
+        ("canvas-signed-photo-then-filled.jpg",
+         compose("canvas-signed-photo-then-filled.jpg", [canvas, placed(0), generative_fill],
+                 [(camera, "componentOf")]),
+         "ai_edited",
+         "A blank canvas, a signed camera photo placed on it (componentOf), then generative fill."),
+        ("canvas-generated-only.jpg",
+         compose("canvas-generated-only.jpg", [canvas, placed(0), placed(1)],
+                 [(generated, "componentOf"), (generated, "componentOf")]),
+         "ai_generated",
+         "A blank canvas holding only generated images (componentOf, each with its own manifest)."),
+        ("generated-then-photo-placed.jpg",
+         sign(pki, make_jpeg(seed=31), jpeg,
+              definition("Example Image Model", "generated-then-photo-placed.jpg",
+                         [created(TRAINED_ALGORITHMIC_MEDIA, softwareAgent=model), placed(0)]),
+              ingredients=[(photo, jpeg, "componentOf")]),
+         "ai_edited",
+         "Created by a generative model, then a photo without credentials placed into it."),
+        ("generated-from-photo-input.jpg",
+         sign(pki, make_jpeg(seed=32), jpeg,
+              definition("Example Image Model", "generated-from-photo-input.jpg",
+                         [created(TRAINED_ALGORITHMIC_MEDIA, softwareAgent=model)]),
+              ingredients=[(photo, jpeg, "inputTo")]),
+         "ai_generated",
+         "Created by a generative model given a photo as input (inputTo): the photo is not part of the result."),
+        ("drawing-with-generated-reference.jpg",
+         sign(pki, make_jpeg(seed=33), jpeg,
+              definition("Example Paint App", "drawing-with-generated-reference.jpg", [created(DIGITAL_CREATION)]),
+              ingredients=[(generated, jpeg, "inputTo")]),
+         "ai_edited",
+         "Drawn by a person (digitalCreation) from a generated reference image (inputTo, its own manifest)."),
+        ("canvas-photos-only.jpg",
+         compose("canvas-photos-only.jpg", [canvas, placed(0), placed(1)],
+                 [(photo, "componentOf"), (camera, "componentOf")]),
+         "no_ai_declared",
+         "A blank canvas holding two photos, one signed by a camera, one without credentials: no generative AI."),
+    ]  # fmt: skip
+    return tuple(Sample(name, data, jpeg, label, "trusted", text) for name, data, label, text in table)

@@ -27,7 +27,7 @@ from tests.support.e2e import intake_echoes, read_records, wait_for, wire_notifi
 from tests.support.notifications import batch_counts
 from workers.intake import Dispatched, dispatch, echo_filter
 
-POLICY = "2026.12-1"
+POLICY = "2026.12-2"
 
 
 def aigc(metadata: dict[str, str]) -> dict[str, str]:
