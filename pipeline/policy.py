@@ -210,6 +210,19 @@ class Decision:
     ``exif``, ``xmp``, ``iptc``, ``container-metadata``: the ``[[traces.signatures]]`` registry); None otherwise."""
 
 
+LOCKING_SOURCES = frozenset({"c2pa", "c2pa-generator"})
+"""Label sources that can lock an AI label: signed credentials (a source type, the legacy assertion, a registered
+generator). Unsigned evidence (``iptc-xmp``, generator traces, fingerprint matches) and overrides never lock."""
+AI_LABELS = frozenset({"ai_generated", "ai_edited"})
+
+
+def is_locked(label: str, label_source: str | None, provenance: str) -> bool:
+    """A label the platform may make permanent (issue 13 §4): AI declared by credentials that are ``valid`` or
+    ``trusted``. Everything else is appealable: unsigned traces, fingerprint matches, invalid credentials (a signed AI
+    claim that fails validation still labels AI, but it can be appealed), ``captured`` and the non-AI labels."""
+    return label in AI_LABELS and label_source in LOCKING_SOURCES and provenance in ("valid", "trusted")
+
+
 def decide(report: CredentialReport, policy: Policy) -> Decision:
     """Apply the policy to what the reader found."""
     store = report.store

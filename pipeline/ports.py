@@ -384,3 +384,51 @@ class ScopeLocks(Protocol):
     def holders(self) -> list[dict[str, Any]]:
         """Every holder still recorded (JSON-safe: token, action, scope, who, host, pid, at, expires_ms)."""
         ...
+
+
+@dataclass(frozen=True)
+class Override:
+    """An operator's correction of one object's label (``kind`` ``set``), or its revocation (``revoked``), kept by an
+    :class:`OverrideStore` for the object's content and consulted by every labelling of it (docs/operations.md,
+    "Overrides and appeals")."""
+
+    id: str
+    """Unique per operator action: part of the exactly-once identity of the record the action publishes."""
+    kind: str
+    """``set``: the object carries ``label`` whatever the policy says, until revoked. ``revoked``: the pipeline's own
+    judgement is published again once, under the policy version ``policy``; after a policy change it is ignored."""
+    label: str | None
+    reason: str
+    who: str
+    at: str
+    """When, ISO 8601 UTC."""
+    previous_label: str | None = None
+    """``set``: the label the object had; ``revoked``: the override's label."""
+    provenance: str = "absent"
+    """``set``: the provenance of the object's credentials when it was overridden (the override record carries it)."""
+    policy: str | None = None
+    """``revoked``: the policy version whose judgement the revocation republishes."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Override:
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+
+def override_identity(obj: NamesAVersion) -> str:
+    """What an override is kept under: ``bucket \\0 key \\0 etag`` (:class:`OverrideStore`)."""
+    return f"{obj.bucket}\0{obj.key}\0{obj.etag or ''}"
+
+
+class OverrideStore(Protocol):
+    """Overrides by the content they apply to: bucket, key and ETag, not the version id, so an override follows the
+    copies its own write-back makes (a new version in a versioned bucket) and ends with a new upload (new content,
+    judged afresh). Kept without expiry: an override outlives guards, backfills and policy upgrades."""
+
+    def get(self, obj: NamesAVersion) -> Override | None: ...
+
+    def put(self, obj: NamesAVersion, override: Override) -> None:
+        """Replace what is kept for ``obj``'s content with ``override``."""
+        ...

@@ -29,8 +29,8 @@ from typing import Literal
 from pipeline.errors import ObjectChanged
 from pipeline.model import ObjectRef, ObjectVersion, StoredObject, s3_uri
 from pipeline.policy import Decision, Policy, decide
-from pipeline.ports import CredentialReader, CredentialReport, LabelSink, ObjectStore
-from pipeline.record import LabelRecord, build_record, labels_on, metadata_for, metadata_to_write
+from pipeline.ports import CredentialReader, CredentialReport, LabelSink, ObjectStore, Override, OverrideStore
+from pipeline.record import LabelRecord, build_record, labels_on, metadata_for, metadata_to_write, with_override
 from pipeline.spool import SPOOL_PREFIX, SPOOL_SUFFIX
 
 MULTIPART_COPY_LIMIT = 5 * 1024**3
@@ -49,6 +49,8 @@ class Services:
     policy: Policy
     max_object_bytes: int
     spool_dir: Path | None = None
+    overrides: OverrideStore | None = None
+    """Operator overrides, consulted for every object (None: none are kept, as in ``inspect``)."""
 
 
 @dataclass(frozen=True)
@@ -97,13 +99,31 @@ def assess_file(path: Path, reader: CredentialReader, policy: Policy) -> tuple[C
     return report, decide(report, policy)
 
 
-def identity(obj: StoredObject, policy: Policy) -> str:
-    return ObjectVersion.of(obj).dedupe_key(policy.version)
+def identity(obj: StoredObject, policy: Policy, override: Override | None = None) -> str:
+    """The exactly-once identity of the labelling of ``obj``; under an override (or its revocation) the override's
+    id is part of it, so each operator action publishes one record of its own (:func:`active_override`)."""
+    return ObjectVersion.of(obj).dedupe_key(policy.version) + _override_suffix(override)
 
 
-def written_key(obj: StoredObject, policy: Policy) -> str:
+def _override_suffix(override: Override | None) -> str:
+    return f"\0{override.kind}:{override.id}" if override is not None else ""
+
+
+def written_key(obj: StoredObject, policy: Policy, override: Override | None = None) -> str:
     """Guard key meaning "the label of this object version was written back" (versioned buckets)."""
-    return "written\0" + identity(obj, policy)
+    return "written\0" + identity(obj, policy, override)
+
+
+def active_override(obj: StoredObject, services: Services) -> Override | None:
+    """The override that decides ``obj``'s next record: an override that is set (whatever the policy version: a
+    backfill or a policy upgrade keeps it), or a revocation under the policy it was made under (which publishes the
+    pipeline's own judgement once; after a policy change the pipeline judges the object as any other)."""
+    if services.overrides is None:
+        return None
+    found = services.overrides.get(obj)
+    if found is None or (found.kind == "revoked" and found.policy != services.policy.version):
+        return None
+    return found
 
 
 Found = Literal["new", "current", "repair", "unknown"]
@@ -117,7 +137,7 @@ class Examined:
     """The metadata kept with the guard (what the stream's record says the object should carry)."""
 
 
-def examine(obj: StoredObject, sink: LabelSink, policy: Policy) -> Examined:
+def examine(obj: StoredObject, sink: LabelSink, policy: Policy, override: Override | None = None) -> Examined:
     """Compare the object's ``aigc-*`` metadata with what was written for this exact version and policy.
 
     * ``new``: no guard, nothing published: read and label it.
@@ -131,14 +151,14 @@ def examine(obj: StoredObject, sink: LabelSink, policy: Policy) -> Examined:
 
     Metadata alone never counts: anyone who uploads can set ``x-amz-meta-aigc-*``, and copy an object onto itself.
     """
-    guard = sink.guard(identity(obj, policy))
+    guard = sink.guard(identity(obj, policy, override))
     if guard is None:
         return Examined("new")
     if guard.written is not None and labels_on(obj.metadata) == guard.written:
         return Examined("current", guard.written)
     # In a versioned bucket the label lands on a new version; a redelivered event names the old one, which never
     # carries it (a version's metadata never changes). The completed write-back was remembered under its identity.
-    if obj.version_id is not None and sink.is_published(written_key(obj, policy)):
+    if obj.version_id is not None and sink.is_published(written_key(obj, policy, override)):
         return Examined("current", guard.written)
     if guard.written is None:
         return Examined("unknown")
@@ -177,6 +197,7 @@ def label_object(
     stages: dict[str, float] = {}
     mark = started
     seen: list[Examined] = []
+    overrides: list[Override | None] = []
 
     def lap(stage: str) -> None:
         nonlocal mark
@@ -185,18 +206,24 @@ def label_object(
         mark = now
 
     def accept(obj: StoredObject) -> bool:
-        seen.append(examine(obj, sink, policy))
-        return seen[-1].found in ("new", "unknown") and obj.size <= services.max_object_bytes
+        overrides.append(active_override(obj, services))
+        seen.append(examine(obj, sink, policy, overrides[-1]))
+        wanted = overrides[-1] is None or overrides[-1].kind != "set"  # an override that is set needs no read
+        return wanted and seen[-1].found in ("new", "unknown") and obj.size <= services.max_object_bytes
 
     with tempfile.NamedTemporaryFile(dir=services.spool_dir, prefix=SPOOL_PREFIX, suffix=SPOOL_SUFFIX) as spool:
         obj, downloaded = services.store.fetch(ref, spool, accept=accept)
         lap("fetch")
-        examined = seen[-1] if seen else examine(obj, sink, policy)
+        override = overrides[-1] if overrides else active_override(obj, services)
+        examined = seen[-1] if seen else examine(obj, sink, policy, override)
         if examined.found == "current":
             return Outcome("already_labelled", detail="object carries a current label for this content", stages=stages)
         if examined.found == "repair" and examined.written is not None:
-            return _repair(obj, examined.written, services, stages, lap)
-        if downloaded:
+            return _repair(obj, examined.written, services, stages, lap, override)
+        if override is not None and override.kind == "set":
+            report = CredentialReport(override.provenance)  # type: ignore[arg-type]
+            decision = _overridden(override)
+        elif downloaded:
             spool.flush()
             report, decision = assess_file(Path(spool.name), services.reader, policy)
             lap("read")
@@ -221,25 +248,38 @@ def label_object(
         event_time=ref.event_time,
         batch_id=batch_id,
     )
+    if override is not None:
+        record = with_override(record, override)
     labels = metadata_for(record)
     if obj.size <= MULTIPART_COPY_LIMIT:
         metadata_to_write(obj.metadata, labels, uri=_uri(obj))  # refuse now, before anything is published
-    published = sink.publish(record.to_dict(), identity(obj, policy), labels)
+    key = identity(obj, policy, override)
+    published = sink.publish(record.to_dict(), key, labels)
     if not published:
         # Another delivery published first: the object gets what the stream's record says, not our recomputation.
-        guard = sink.guard(identity(obj, policy))
+        guard = sink.guard(key)
         if guard is not None and guard.written is not None:
             labels = dict(guard.written)
         else:  # a guard from an earlier release: it keeps ours from now on, so the echo is recognised
-            sink.mark_published(identity(obj, policy), labels)
+            sink.mark_published(key, labels)
     lap("publish")
     status: Status = "labelled" if published else "duplicate"
     if obj.size > MULTIPART_COPY_LIMIT:
         return Outcome(status, record, detail=_TOO_LARGE_TO_COPY, stages=stages)
-    if not _write_back(obj, labels, services):
+    if not _write_back(obj, labels, services, override):
         return Outcome("replaced", record, detail=_REPLACED, stages=stages)
     lap("write_back")
     return Outcome(status, record, metadata_written=True, stages=stages)
+
+
+def _overridden(override: Override) -> Decision:
+    """The decision an override that is set stands for (:func:`pipeline.record.with_override` adds the rest)."""
+    was = f" (was {override.previous_label})" if override.previous_label else ""
+    return Decision(
+        override.label,  # type: ignore[arg-type]
+        f"Label set by an operator, {override.who}, on {override.at}{was}: {override.reason}",
+        label_source="override",
+    )
 
 
 _TOO_LARGE_TO_COPY = "metadata not written: objects above 5 GB need a multipart copy, which is not implemented"
@@ -256,6 +296,7 @@ def _repair(
     services: Services,
     stages: dict[str, float],
     lap: Callable[[str], None],
+    override: Override | None = None,
 ) -> Outcome:
     """Put the published label back on an object whose ``aigc-*`` metadata differs from it (see :func:`examine`)."""
     found = labels_on(obj.metadata)
@@ -265,7 +306,7 @@ def _repair(
     )
     if obj.size > MULTIPART_COPY_LIMIT:
         return Outcome("duplicate", detail=f"{detail}; {_TOO_LARGE_TO_COPY}", stages=stages)
-    if not _write_back(obj, written, services):
+    if not _write_back(obj, written, services, override):
         return Outcome("replaced", detail=_REPLACED, stages=stages)
     lap("write_back")
     return Outcome(
@@ -273,7 +314,9 @@ def _repair(
     )
 
 
-def _write_back(obj: StoredObject, labels: Mapping[str, str], services: Services) -> bool:
+def _write_back(
+    obj: StoredObject, labels: Mapping[str, str], services: Services, override: Override | None = None
+) -> bool:
     """Copy the object onto itself with ``labels`` (its other user metadata kept); False if it was replaced.
 
     The identity the copy produces (a new version, or the single-part ETag of a multipart upload) is registered
@@ -285,8 +328,13 @@ def _write_back(obj: StoredObject, labels: Mapping[str, str], services: Services
         etag, version_id = services.store.write_metadata(obj, metadata_to_write(obj.metadata, labels, uri=_uri(obj)))
     except ObjectChanged:
         return False
+    suffix = _override_suffix(override)
     if (etag, version_id) != (obj.etag, obj.version_id):
-        services.sink.mark_published(dedupe_key(obj.bucket, obj.key, version_id, etag, policy.version), labels)
+        copy = dedupe_key(obj.bucket, obj.key, version_id, etag, policy.version)
+        services.sink.mark_published(copy + suffix, labels)
+        if override is not None and services.overrides is not None and etag != obj.etag:
+            # a multipart source's copy has another ETag: the override follows the content to it
+            services.overrides.put(ObjectVersion(obj.bucket, obj.key, version_id, etag), override)
     if obj.version_id:
-        services.sink.mark_published(written_key(obj, policy))
+        services.sink.mark_published(written_key(obj, policy, override))
     return True

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
 from pipeline.errors import MetadataNotWritable
-from pipeline.policy import Decision
-from pipeline.ports import CredentialReport
+from pipeline.policy import Decision, is_locked
+from pipeline.ports import CredentialReport, Override
 from pipeline.signals import compute_signals
 
 SCHEMA = "media-ingest.label/1"
@@ -47,6 +47,7 @@ _DESCRIPTIVE = (
     "reason",
     "content_type",
     "source",
+    "override_reason",
     "digital_source_types",
     "failures",
     "signals",
@@ -94,6 +95,19 @@ class LabelRecord:
     manifest_url: str | None = None
     """The remote manifest store's URL when the asset only references one (validated against the fetched store,
     or ``reason`` says why it was not fetched); null for an embedded manifest or none."""
+    locked: bool = False
+    """True when the label is AI declared by ``valid`` or ``trusted`` credentials (:func:`pipeline.policy.is_locked`):
+    a platform may make it permanent. False: appealable (unsigned traces, fingerprint matches, invalid credentials,
+    every non-AI label, and overrides)."""
+    override: str | None = None
+    """``set``: an operator's override (``label_source`` is ``override``); ``revoked``: the pipeline's own judgement
+    republished when an override was revoked; null otherwise (docs/operations.md, "Overrides and appeals")."""
+    override_reason: str | None = None
+    """The operator's ``--reason`` for an override or its revocation."""
+    override_by: str | None = None
+    """Who overrode or revoked (the operator's user name)."""
+    previous_label: str | None = None
+    """The label the object had before the override (or, for ``revoked``, the override's label)."""
     truncated: list[str] = field(default_factory=list)
     """Names of the fields that were cut to the caps (sorted; ``[]`` when nothing was): a cut string ends in ``…``,
     a cut list keeps its first entries. A consumer that compares names exactly must check this first."""
@@ -146,6 +160,24 @@ def build_record(
             batch_id=batch_id,
             source=source,
             manifest_url=report.manifest_url,
+            locked=is_locked(decision.label, decision.label_source, report.provenance),
+        )
+    )
+
+
+def with_override(record: LabelRecord, override: Override) -> LabelRecord:
+    """``record`` marked with the operator action behind it (bounded again: the reason is the operator's text).
+
+    ``set``: the override's own record (its decision has ``label_source`` ``override``, so it is never locked).
+    ``revoked``: the pipeline's own judgement, republished, with the reason for the revocation and the overridden
+    label as ``previous_label``; its ``locked`` is the judgement's own."""
+    return bounded(
+        replace(
+            record,
+            override=override.kind,
+            override_reason=override.reason,
+            override_by=override.who,
+            previous_label=override.previous_label,
         )
     )
 
@@ -232,13 +264,18 @@ def metadata_value(text: str) -> str:
 
 
 def metadata_for(record: LabelRecord) -> dict[str, str]:
-    """The user metadata written back onto the object: four short ASCII values (:func:`metadata_value`)."""
-    return {
+    """The user metadata written back onto the object: five short ASCII values (:func:`metadata_value`), and a sixth,
+    ``aigc-override``, on an overridden object (``set``)."""
+    labels = {
         "aigc-label": metadata_value(record.label),
         "aigc-provenance": metadata_value(record.provenance),
         "aigc-policy": metadata_value(record.policy),
         "aigc-checked": metadata_value(record.checked_at),
+        "aigc-locked": "true" if record.locked else "false",
     }
+    if record.override == "set":
+        labels["aigc-override"] = "set"
+    return labels
 
 
 def labels_on(metadata: Mapping[str, str]) -> dict[str, str]:

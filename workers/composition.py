@@ -24,6 +24,7 @@ from pipeline.adapters.redis_store import (
     RedisFailureSink,
     RedisGroupProgress,
     RedisLabelSink,
+    RedisOverrideStore,
     RedisScopeLocks,
     connect,
 )
@@ -167,6 +168,7 @@ def worker_runtime(settings: Settings, *, on_reader_restart: Callable[[str], Non
         policy=load_policy(settings.policy_file),
         max_object_bytes=settings.max_object_bytes,
         spool_dir=settings.spool_dir,
+        overrides=RedisOverrideStore(client, prefix=prefix),
     )
     return Runtime(
         services=services,

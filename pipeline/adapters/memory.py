@@ -14,15 +14,17 @@ from typing import IO, Any
 
 from pipeline.adapters.held_lock import HeldLock, new_holder
 from pipeline.errors import ObjectChanged, ObjectNotFound, SourceMisconfigured
-from pipeline.model import OUTCOMES, ObjectRef, ObjectVersion, StoredObject, s3_uri
+from pipeline.model import OUTCOMES, NamesAVersion, ObjectRef, ObjectVersion, StoredObject, s3_uri
 from pipeline.ports import (
     MAX_GUARD_METADATA_BYTES,
     BatchFields,
     FailureEntry,
     Guard,
     LockScope,
+    Override,
     QueuedEvent,
     ScopeLocked,
+    override_identity,
 )
 from pipeline.record import METADATA_PREFIX
 
@@ -393,3 +395,17 @@ __all__ = [
     "InMemoryObjectStore",
     "InMemoryScopeLocks",
 ]
+
+
+@dataclass
+class InMemoryOverrideStore:
+    """:class:`pipeline.ports.OverrideStore` in a dict, kept as JSON as the Redis one keeps it."""
+
+    kept: dict[str, str] = field(default_factory=dict)
+
+    def get(self, obj: NamesAVersion) -> Override | None:
+        found = self.kept.get(override_identity(obj))
+        return Override.from_dict(json.loads(found)) if found is not None else None
+
+    def put(self, obj: NamesAVersion, override: Override) -> None:
+        self.kept[override_identity(obj)] = json.dumps(override.to_dict())

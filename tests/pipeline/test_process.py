@@ -108,6 +108,8 @@ def expected_metadata(obj: StoredObject, label: str, provenance: str, checked_at
         "aigc-provenance": provenance,
         "aigc-policy": POLICY_VERSION,
         "aigc-checked": checked_at,
+        # every AI label of the sample set comes from signed credentials: locked exactly when they validate
+        "aigc-locked": "true" if label.startswith("ai_") and provenance in ("trusted", "valid") else "false",
     }
 
 

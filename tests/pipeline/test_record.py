@@ -293,7 +293,32 @@ def test_metadata_for():
         "aigc-provenance": "trusted",
         "aigc-policy": "2026.12-1",
         "aigc-checked": "2026-11-25T10:41:07+00:00",
+        "aigc-locked": "false",
     }
+
+
+@pytest.mark.parametrize(
+    ("label", "source", "provenance", "locked"),
+    [
+        ("ai_generated", "c2pa", "trusted", True),
+        ("ai_edited", "c2pa", "valid", True),
+        ("ai_generated", "c2pa-generator", "trusted", True),
+        ("ai_generated", "c2pa", "invalid", False),  # a broken signed AI claim labels AI but is appealable
+        ("ai_generated", "iptc-xmp", "absent", False),
+        ("ai_generated", "png-text", "absent", False),
+        ("ai_edited", "fingerprint", "absent", False),
+        ("ai_generated", "override", "trusted", False),
+        ("captured", "c2pa", "trusted", False),
+        ("no_ai_declared", None, "trusted", False),
+        ("unknown", None, "absent", False),
+    ],
+)
+def test_locked_is_ai_declared_by_valid_or_trusted_credentials(label, source, provenance, locked):
+    decision = Decision(label, "x", label_source=source)
+    built = record(decision=decision, report=CredentialReport(provenance, store=AI_STORE))
+    assert built.locked is locked
+    assert metadata_for(built)["aigc-locked"] == ("true" if locked else "false")
+    assert "aigc-override" not in metadata_for(built)
 
 
 def test_metadata_is_ascii_and_under_the_s3_limit_even_for_long_values():

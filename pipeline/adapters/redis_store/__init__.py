@@ -9,6 +9,7 @@
   :class:`RedisGroupProgress`); :mod:`.batches` — batch counters and their index (:class:`RedisBatchCounters`).
 * :mod:`.audit` — the operator audit log (:class:`RedisAuditLog`).
 * :mod:`.locks` — operator scope locks (:class:`RedisScopeLocks`).
+* :mod:`.overrides` — operator overrides of labels (:class:`RedisOverrideStore`).
 
 Each class implements a protocol of :mod:`pipeline.ports`; :mod:`pipeline.adapters.memory` has the in-memory
 fake the same contract tests run against. Only the composition root (``workers/composition.py``) builds them.
@@ -22,6 +23,7 @@ from pipeline.adapters.redis_store.failures import RedisFailureSink
 from pipeline.adapters.redis_store.keys import Keys
 from pipeline.adapters.redis_store.labels import RedisLabelSink
 from pipeline.adapters.redis_store.locks import RedisScopeLocks
+from pipeline.adapters.redis_store.overrides import RedisOverrideStore
 
 __all__ = [
     "Keys",
@@ -31,6 +33,7 @@ __all__ = [
     "RedisFailureSink",
     "RedisGroupProgress",
     "RedisLabelSink",
+    "RedisOverrideStore",
     "RedisScopeLocks",
     "connect",
     "server_time",

@@ -18,6 +18,9 @@ All under ``Settings.key_prefix`` (``{p}``, default ``media-ingest``); the label
 * ``{p}:manifest:{sha of URL}`` — string, a fetched remote C2PA manifest store (its bytes), TTL
   ``remote_manifest_cache_ttl_seconds``.
 
+* ``{p}:override:{sha of bucket, key, ETag}`` — string, an operator's override of one object's label (or its
+  revocation), JSON, no TTL; ``{p}:overrides`` — sorted set of their identities -> time set.
+
 ``{sha}`` is the first 32 hex digits of SHA-256 over an identity (:class:`pipeline.model.ObjectVersion`), so a key
 stays short whatever the object's name.
 """
@@ -41,6 +44,7 @@ class Keys:
         self.batches = f"{prefix}:batches"
         self.audit = f"{prefix}:audit"
         self.ops_locks = f"{prefix}:ops-locks"
+        self.overrides = f"{prefix}:overrides"
 
     def guard(self, dedupe_key: str) -> str:
         """The exactly-once guard of one labelling (:meth:`pipeline.model.ObjectVersion.dedupe_key`)."""
@@ -59,3 +63,7 @@ class Keys:
     def manifest(self, url: str) -> str:
         """A cached remote manifest store, by its URL."""
         return f"{self.prefix}:manifest:{digest(url)}"
+
+    def override(self, identity: str) -> str:
+        """An operator override, by :func:`pipeline.ports.override_identity`."""
+        return f"{self.prefix}:override:{digest(identity)}"

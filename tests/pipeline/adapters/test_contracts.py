@@ -560,3 +560,30 @@ def test_a_holder_says_who_holds_what_since_when(scope_locks):
         assert holder["host"] and holder["pid"] and abs(holder["at"] - time.time()) < 60
         assert holder["expires_ms"] > holder["at"] * 1000
     assert locks.holders() == []
+
+
+# --------------------------------------------------------------------------------------------------
+# Operator overrides
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(params=["memory", "redis"])
+def override_store(request: pytest.FixtureRequest) -> Any:
+    return either(request, memory.InMemoryOverrideStore, lambda c, p: redis_store.RedisOverrideStore(c, prefix=p))
+
+
+def test_an_override_is_kept_for_its_content_whatever_the_version(override_store):
+    from pipeline.model import ObjectVersion
+    from pipeline.ports import Override
+
+    photo = ObjectVersion("bk", "u/photo.jpg", "v1", "e1")
+    override = Override("id1", "set", "no_ai_declared", "appeal 12: shot on film", "alice", "2026-12-02T18:00:00+00:00")
+    assert override_store.get(photo) is None
+    override_store.put(photo, override)
+    assert override_store.get(photo) == override
+    assert override_store.get(ObjectVersion("bk", "u/photo.jpg", "v2", "e1")) == override  # the write-back's copy
+    assert override_store.get(ObjectVersion("bk", "u/photo.jpg", "v3", "e2")) is None  # a new upload
+    assert override_store.get(ObjectVersion("bk", "u/other.jpg", "v1", "e1")) is None
+    revoked = Override("id2", "revoked", None, "appeal withdrawn", "bob", "2026-12-02T19:00:00+00:00", policy="p1")
+    override_store.put(photo, revoked)
+    assert override_store.get(photo) == revoked
