@@ -9,7 +9,8 @@ ones one call returns together share one Redis client. Nothing here runs at impo
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -52,6 +53,7 @@ from workers.broker import queue_depth
 if TYPE_CHECKING:  # workers.ops imports prometheus_client (through workers.intake): a worker sets it up first
     from workers.intake import IntakeConfig, IntakeLoop
     from workers.ops import Operations, OperatorState, Progress
+    from workers.overrides import Overrides
 
 
 @dataclass(frozen=True)
@@ -296,3 +298,27 @@ def serve_metrics(settings: Settings, port: int, check: Callable[[], str | None]
         return redis_ready(client) or check()
 
     serve(port, registry_for_process(backlog), ready)
+
+
+@contextlib.contextmanager
+def override_operations(settings: Settings, *, who: str) -> Iterator[Overrides]:
+    """``media-ingest override``: the workers' :class:`Services` (object store, C2PA reader child, label sink,
+    policy, override store) and the audit log on one Redis client; the reader child is stopped on exit."""
+    from workers.overrides import Overrides
+
+    client = connect(settings.redis_url)
+    reader = credential_reader(settings, client=client)
+    overrides = RedisOverrideStore(client, prefix=settings.key_prefix)
+    services = Services(
+        store=object_store(settings),
+        reader=reader,
+        sink=_label_sink(client, settings),
+        policy=load_policy(settings.policy_file),
+        max_object_bytes=settings.max_object_bytes,
+        spool_dir=settings.spool_dir,
+        overrides=overrides,
+    )
+    try:
+        yield Overrides(services, overrides, RedisAuditLog(client, prefix=settings.key_prefix), who=who)
+    finally:
+        reader.close()

@@ -11,7 +11,7 @@ import argparse
 from collections.abc import Sequence
 
 from pipeline.settings import SettingsError, load_settings
-from workers.cli import batches, demo, inspect, intake, operations, trust, worker
+from workers.cli import batches, demo, inspect, intake, operations, overrides, trust, worker
 from workers.cli.render import configuration_error
 
 COMMANDS = (
@@ -26,6 +26,7 @@ COMMANDS = (
     batches.add_batches,
     batches.add_batch,
     operations.add_audit,
+    overrides.add_override,
     trust.add_trust,
     demo.add_demo,
 )
