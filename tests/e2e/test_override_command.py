@@ -70,6 +70,15 @@ def test_override_survives_backfill_and_policy_upgrade_and_revoke_restores(
     assert len(read_records(redis_client, settings.label_stream)) == 2
     assert metadata(s3, bucket, appealable.name)["aigc-label"] == "ai_generated"
 
+    # refusals: one line, exit 2, nothing published
+    missing = cli(processes, "override", f"s3://{bucket}/gone.jpg", "--label", "unknown", "--reason", "x", "--yes")
+    assert missing.returncode == 2 and "gone.jpg: ObjectNotFound" in missing.stderr, missing.stderr
+    no_label = cli(processes, "override", uris[0], "--reason", "x", "--yes")
+    assert no_label.returncode == 2 and "needs --label" in no_label.stderr, no_label.stderr
+    unasked = cli(processes, "override", uris[0], "--label", "unknown", "--reason", "x")
+    assert unasked.returncode == 2 and "pass --yes" in unasked.stderr, unasked.stderr
+    assert len(read_records(redis_client, settings.label_stream)) == 2
+
     # the override: a record of its own, the metadata rewritten
     done = cli(processes, "override", uris[0], "--label", "no_ai_declared", "--reason", "appeal 17", "--yes", "--json")
     assert done.returncode == 0, done.stderr

@@ -11,6 +11,7 @@ import sys
 from argparse import ArgumentParser, Namespace, _SubParsersAction
 from typing import TYPE_CHECKING
 
+from pipeline.errors import PipelineError
 from pipeline.model import LABELS
 from pipeline.settings import Settings
 from workers.cli import render
@@ -61,6 +62,8 @@ def run_override(args: Namespace, settings: Settings) -> int:
                 plan = overrides.run(plan, reason=args.reason)
     except (ValueError, OperationRefused) as exc:
         return render.refused(exc)
+    except PipelineError as exc:  # the object is not there, S3 or Redis not reachable, ...: one line, exit 2
+        return render.refused(f"{args.uri}: {type(exc).__name__}: {exc}")
     show(plan, as_json=args.json)
     return 0
 
