@@ -1,4 +1,5 @@
-"""``python -m testkit``: build the PKI and the sample set, read each sample with c2pa, print a table.
+"""``python -m testkit``: build the PKI, the sample set and the composition samples (generated or edited), read
+each sample with c2pa, print a table.
 
 Exits 1 when a sample's provenance is not the one the catalogue expects (a c2pa upgrade changed a verdict).
 """
@@ -12,7 +13,7 @@ from typing import Any
 
 import c2pa
 
-from testkit.catalogue import build_samples
+from testkit.catalogue import build_composition_samples, build_samples
 from testkit.pki import make_test_pki
 from testkit.signing import actions_of
 
@@ -47,14 +48,14 @@ def _main() -> int:
 
     started = time.perf_counter()
     pki = make_test_pki()
-    samples = build_samples(pki)
+    samples = build_samples(pki) + build_composition_samples(pki)
     elapsed = time.perf_counter() - started
     with tempfile.TemporaryDirectory() as tmp:
         files = pki.write(Path(tmp))
         paths = (files.anchors, files.allowed, files.config)
         written = ", ".join(f"{path.name} ({path.stat().st_size} B)" for path in paths if path)
     print(f"PKI + {len(samples)} samples built in {elapsed:.2f}s; trust files: {written}")
-    row = "{:<27} {:>6}  {:<11}{:<25}{:<58}{}"
+    row = "{:<37} {:>6}  {:<11}{:<25}{:<64}{}"
     columns = ("name", "bytes", "c2pa", "expected", "source types (active | ingredients)", "failures")
     header = row.format(*columns)
     print(header)
