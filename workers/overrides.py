@@ -24,12 +24,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import structlog
+
 from pipeline.model import LABELS, ObjectRef, StoredObject, parse_s3_uri, s3_uri
 from pipeline.policy import Decision, decide, is_locked
 from pipeline.ports import AuditLog, CredentialReport, Override, OverrideStore
 from pipeline.process import Services, assess_file, label_object
 from pipeline.spool import SPOOL_PREFIX, SPOOL_SUFFIX
 from workers.ops import OperationRefused, require_reason
+
+log = structlog.get_logger("media_ingest.override")
 
 MAX_REASON_CHARS = 500
 """Longest ``--reason``: it goes on the record, in the explanation and in the audit log."""
@@ -178,6 +182,17 @@ class Overrides:
         if outcome.detail:
             plan.note = outcome.detail
         self._audit.record(action, self._who, {**audit, "status": outcome.status})
+        log.info(
+            "override.revoked" if plan.action == "revoke" else "override.set",
+            uri=plan.uri,
+            etag=plan.etag,
+            version_id=plan.version_id,
+            label=plan.label,
+            previous_label=plan.current_label,
+            override_id=override.id,
+            who=self._who,
+            status=outcome.status,
+        )
         return plan
 
     def _judge(self, ref: ObjectRef) -> tuple[StoredObject, CredentialReport, Decision]:
