@@ -14,6 +14,11 @@ Order matters for "never lose, never duplicate, never a label the stream does no
 4. Write the metadata back with a conditional copy. A crash between 3 and 4 is repaired by the redelivery, which
    finds the guard but not its metadata on the object and copies it, while the guard keeps the stream at one
    record.
+
+With the headers, the object's override is looked up (:func:`active_override`; ``media-ingest override``): an
+override that is set takes the place of step 2 (its record is the operator's label, nothing is downloaded), a
+revocation reads the object as usual; either way the override's id is part of the guard's identity, so the same
+steps publish its record exactly once and recognise its write-back.
 """
 
 from __future__ import annotations
