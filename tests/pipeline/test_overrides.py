@@ -201,3 +201,17 @@ def test_forged_metadata_on_an_overridden_unversioned_object_is_repaired_without
 
     assert (outcome.status, outcome.metadata_written, len(world.sink.records)) == ("duplicate", True, records)
     assert world.store.head(BUCKET, "u.jpg").metadata["aigc-label"] == "no_ai_declared"
+
+
+def test_the_override_follows_a_multipart_objects_content_to_the_etag_its_copy_gets(world, sample_set):
+    """A multipart upload's ETag is not the MD5; the write-back's copy is single-part and gets another ETag: the
+    override is kept for that one too, so the copy's event and a later backfill find it."""
+    data = sample_set["ai-edited.jpg"].data
+    world.store.put(BUCKET, "m.jpg", data, content_type="image/jpeg", etag="3858f62230ac3c915f300c664312c11f-2")
+    set_override(world, "m.jpg", "no_ai_declared")  # before its first label: the object still has its multipart ETag
+    assert world.label(current_ref(world, "m.jpg")).status == "labelled"
+    after = world.store.head(BUCKET, "m.jpg")
+    assert after.etag != "3858f62230ac3c915f300c664312c11f-2"
+    assert overrides(world).get(after) is not None
+    assert world.label(current_ref(world, "m.jpg")).status == "already_labelled"
+    assert after.metadata["aigc-label"] == "no_ai_declared"
