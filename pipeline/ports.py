@@ -432,3 +432,8 @@ class OverrideStore(Protocol):
     def put(self, obj: NamesAVersion, override: Override) -> None:
         """Replace what is kept for ``obj``'s content with ``override``."""
         ...
+
+    def entries(self, count: int = 1000) -> list[dict[str, Any]]:
+        """The newest ``count`` kept (set or revoked), newest first: each override's fields with the ``bucket``,
+        ``key`` and ``etag`` it is for."""
+        ...

@@ -408,4 +408,9 @@ class InMemoryOverrideStore:
         return Override.from_dict(json.loads(found)) if found is not None else None
 
     def put(self, obj: NamesAVersion, override: Override) -> None:
-        self.kept[override_identity(obj)] = json.dumps(override.to_dict())
+        body = {**override.to_dict(), "bucket": obj.bucket, "key": obj.key, "etag": obj.etag}
+        self.kept.pop(override_identity(obj), None)  # insertion order is the order they were set
+        self.kept[override_identity(obj)] = json.dumps(body)
+
+    def entries(self, count: int = 1000) -> list[dict[str, Any]]:
+        return [json.loads(body) for body in reversed(self.kept.values())][:count]

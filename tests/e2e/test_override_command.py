@@ -156,6 +156,18 @@ def test_override_survives_backfill_and_policy_upgrade_and_revoke_restores(
     again = cli(processes, "override", uris[0], "--revoke", "--reason", "twice", "--yes", env=env)
     assert again.returncode == 2 and "no override to revoke" in again.stderr
 
+    # the listing: what is in force (the revoked one only with --all), filtered by prefix
+    def listed(*extra: str) -> list[tuple[str, str, str]]:
+        result = cli(processes, "overrides", "--json", *extra)
+        assert result.returncode == 0, result.stderr
+        return [(e["uri"], e["kind"], e["label"]) for e in map(json.loads, result.stdout.splitlines())]
+
+    assert listed() == [(uris[1], "set", "no_ai_declared")]
+    assert listed("--all") == [(uris[0], "revoked", None), (uris[1], "set", "no_ai_declared")]
+    assert listed("--prefix", f"s3://{bucket}/ai-xmp", "--all") == [(uris[0], "revoked", None)]
+    table = cli(processes, "overrides").stdout.splitlines()
+    assert table[0].split()[:4] == ["AT", "WHO", "KIND", "LABEL"] and "appeal 18" in table[1]
+
     audit = [json.loads(line) for line in cli(processes, "audit", "--json").stdout.splitlines()]
     overrides = [(e["action"], e["uri"], e["label"], e["force"]) for e in audit if e["action"].startswith("override")]
     assert overrides == [

@@ -27,6 +27,7 @@ COMMANDS = (
     batches.add_batch,
     operations.add_audit,
     overrides.add_override,
+    overrides.add_overrides,
     trust.add_trust,
     demo.add_demo,
 )

@@ -1,5 +1,6 @@
 """``media-ingest override s3://bucket/key --label LABEL --reason TEXT [--version-id V] [--force] [--revoke]``:
-set one object version's label by hand, or restore the pipeline's own (:mod:`workers.overrides` does it).
+set one object version's label by hand, or restore the pipeline's own (:mod:`workers.overrides` does it); and
+``media-ingest overrides``, the overrides in force.
 
 Like the other operator actions: the plan is shown first (``--dry-run`` stops there, ``--json`` prints it as JSON),
 a change asks for confirmation (``--yes`` without a terminal), refusals are one line on stderr and exit 2.
@@ -84,3 +85,39 @@ def show(plan: OverridePlan, *, as_json: bool) -> None:
         print(f"  {plan.note}")
     if plan.status:
         print(f"  outcome: {plan.status}")
+
+
+def add_overrides(sub: _SubParsersAction[ArgumentParser]) -> None:
+    p = sub.add_parser("overrides", help="the labels operators set by hand (media-ingest override), newest first")
+    p.add_argument("--prefix", metavar="S3_URI", help="only objects under s3://bucket[/prefix]")
+    p.add_argument("--all", action="store_true", help="revocations too (default: only overrides in force)")
+    p.add_argument("--count", type=int, default=1000, help="look at the newest N kept (default 1000)")
+    p.add_argument("--json", action="store_true", help="one JSON entry per line")
+    p.set_defaults(handler=run_overrides)
+
+
+def run_overrides(args: Namespace, settings: Settings) -> int:
+    from pipeline.adapters.redis_store import RedisOverrideStore, connect
+    from pipeline.model import parse_s3_uri, s3_uri
+
+    try:
+        bucket, prefix = parse_s3_uri(args.prefix) if args.prefix else (None, "")
+        if args.count < 1:
+            raise ValueError(f"--count {args.count}: expected a positive number of entries")
+        entries = RedisOverrideStore(connect(settings.redis_url), prefix=settings.key_prefix).entries(args.count)
+    except ValueError as exc:
+        return render.refused(exc)
+    except PipelineError as exc:
+        return render.refused(f"{type(exc).__name__}: {exc}")
+    shown = [
+        {**e, "uri": s3_uri(e["bucket"], e["key"])}
+        for e in entries
+        if (args.all or e.get("kind") == "set")
+        and (bucket is None or (e.get("bucket") == bucket and str(e.get("key", "")).startswith(prefix)))
+    ]
+    if args.json:
+        render.json_lines(shown)
+    else:
+        columns = [("at", 25), ("who", 10), ("kind", 7), ("label", 14), ("previous_label", 14), ("uri", 40)]
+        render.table(shown, [*columns, ("reason", 40)])
+    return 0

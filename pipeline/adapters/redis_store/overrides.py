@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any, cast
 
 import redis
 
@@ -35,6 +36,15 @@ class RedisOverrideStore:
             pipe.set(self._keys.override(identity), json.dumps(body))
             pipe.zadd(self._keys.overrides, {identity: _seconds(override.at)})
             pipe.execute()
+
+
+    def entries(self, count: int = 1000) -> list[dict[str, Any]]:
+        with translated("list the overrides"):
+            identities = cast(list[bytes], self._redis.zrevrange(self._keys.overrides, 0, count - 1))
+            if not identities:
+                return []
+            bodies = cast(list[bytes | None], self._redis.mget([self._keys.override(i.decode()) for i in identities]))
+        return [json.loads(body) for body in bodies if body is not None]
 
 
 def _seconds(at: str) -> float:

@@ -587,3 +587,20 @@ def test_an_override_is_kept_for_its_content_whatever_the_version(override_store
     revoked = Override("id2", "revoked", None, "appeal withdrawn", "bob", "2026-12-02T19:00:00+00:00", policy="p1")
     override_store.put(photo, revoked)
     assert override_store.get(photo) == revoked
+
+
+def test_the_overrides_are_listed_newest_first_with_what_they_are_for(override_store):
+    from pipeline.model import ObjectVersion
+    from pipeline.ports import Override
+
+    assert override_store.entries() == []
+    first, second = ObjectVersion("bk", "a.jpg", None, "e1"), ObjectVersion("bk", "b.jpg", None, "e2")
+    override_store.put(first, Override("id1", "set", "unknown", "one", "alice", "2026-12-02T18:00:00+00:00"))
+    override_store.put(second, Override("id2", "set", "ai_edited", "two", "bob", "2026-12-02T18:05:00+00:00"))
+    override_store.put(first, Override("id3", "revoked", None, "three", "alice", "2026-12-02T18:10:00+00:00"))
+    listed = override_store.entries()
+    assert [(e["id"], e["bucket"], e["key"], e["etag"], e["kind"]) for e in listed] == [
+        ("id3", "bk", "a.jpg", "e1", "revoked"),
+        ("id2", "bk", "b.jpg", "e2", "set"),
+    ]
+    assert [e["id"] for e in override_store.entries(count=1)] == ["id3"]
