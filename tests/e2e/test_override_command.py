@@ -157,7 +157,7 @@ def test_override_survives_backfill_and_policy_upgrade_and_revoke_restores(
     assert again.returncode == 2 and "no override to revoke" in again.stderr
 
     # the listing: what is in force (the revoked one only with --all), filtered by prefix
-    def listed(*extra: str) -> list[tuple[str, str, str]]:
+    def listed(*extra: str) -> list[tuple[str, str, str | None]]:
         result = cli(processes, "overrides", "--json", *extra)
         assert result.returncode == 0, result.stderr
         return [(e["uri"], e["kind"], e["label"]) for e in map(json.loads, result.stdout.splitlines())]

@@ -37,7 +37,6 @@ class RedisOverrideStore:
             pipe.zadd(self._keys.overrides, {identity: _seconds(override.at)})
             pipe.execute()
 
-
     def entries(self, count: int = 1000) -> list[dict[str, Any]]:
         with translated("list the overrides"):
             identities = cast(list[bytes], self._redis.zrevrange(self._keys.overrides, 0, count - 1))
