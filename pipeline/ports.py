@@ -70,6 +70,11 @@ class ObjectStore(Protocol):
         """
         ...
 
+    def head_object(self, ref: ObjectRef) -> StoredObject:
+        """HEAD the object version ``ref`` names: its headers (metadata, ETag, size), no body, one request. For the
+        intake's echo check, which needs only the metadata. Raises what :meth:`fetch` raises."""
+        ...
+
     def write_metadata(self, obj: StoredObject, metadata: Mapping[str, str]) -> tuple[str, str | None]:
         """Replace the object's user metadata in place, keeping its system headers, SSE and storage class.
 

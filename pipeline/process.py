@@ -23,7 +23,6 @@ steps publish its record exactly once and recognise its write-back.
 
 from __future__ import annotations
 
-import io
 import tempfile
 import time
 from collections.abc import Callable, Mapping
@@ -175,8 +174,8 @@ def is_own_echo(ref: ObjectRef, sink: LabelSink, store: ObjectStore, policy_vers
 
     For the intake (see :func:`echo_key`): a copy event whose guard is set is only a candidate, since an uploader
     can copy the object onto itself with other ``aigc-*`` metadata and keep bucket, key and ETag. So the object's
-    headers are read (one GET, body not read) and its ``aigc-*`` keys compared with those kept with the guard. The
-    GET comes after the copy the event announces, so whichever copy was last, its own event sees the final
+    headers are read (one HEAD) and its ``aigc-*`` keys compared with those kept with the guard. The
+    HEAD comes after the copy the event announces, so whichever copy was last, its own event sees the final
     metadata. Store errors propagate; the caller sends the event to a worker then.
     """
     key = echo_key(ref, policy_version)
@@ -185,8 +184,7 @@ def is_own_echo(ref: ObjectRef, sink: LabelSink, store: ObjectStore, policy_vers
     guard = sink.guard(key)
     if guard is None or guard.written is None:
         return False
-    obj, _ = store.fetch(ref, io.BytesIO(), accept=lambda _: False)
-    return labels_on(obj.metadata) == guard.written
+    return labels_on(store.head_object(ref).metadata) == guard.written
 
 
 def label_object(

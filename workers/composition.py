@@ -216,8 +216,8 @@ def build_intake(settings: Settings, source: IntakeSource, address: str) -> Inta
     """``media-ingest intake SOURCE ADDRESS``: the loop over the source's queue with the grouping enqueue, the
     failure store, batch counters, echo check and broker backlog; ``run()`` it (its exit status is the command's).
 
-    The echo check reads the headers of each candidate (one GET per copy event whose guard is set), so the intake
-    then needs ``s3:GetObject`` on the buckets, like the workers."""
+    The echo check reads the headers of each candidate (one HEAD per copy event whose guard is set), so the intake
+    then needs ``s3:GetObject`` on the buckets (HEAD needs it too), like the workers."""
     from workers.intake import IntakeDependencies, IntakeLoop, echo_filter
     from workers.tasks import grouping_enqueue  # the tasks module imports this one
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import REGISTRY, Collector
 
@@ -79,6 +79,14 @@ INTAKE_SKIPPED = Counter(
     "What an intake did not enqueue, by reason: not_created (test events, deletions), bucket_not_allowed "
     "(a bucket outside MEDIA_INGEST_BUCKETS, recorded as a skip).",
     ["source", "reason"],
+)
+
+INTAKE_HEARTBEAT = Gauge(
+    "media_ingest_intake_last_poll_timestamp_seconds",
+    "Unix time of the intake's last successful poll (a receive that returned, with events or none, and their round "
+    "enqueued and acknowledged): its heartbeat. It stops moving when the intake cannot poll or publish.",
+    ["source"],
+    multiprocess_mode="max",
 )
 
 

@@ -96,6 +96,12 @@ class InMemoryObjectStore:
         dest.write(version.data)
         return version.obj, True
 
+    def head_object(self, ref: ObjectRef) -> StoredObject:
+        version = self._current(ref)
+        if ref.etag and ref.etag != version.obj.etag:
+            raise ObjectChanged(f"HEAD {ref.uri}: 412")
+        return version.obj
+
     def write_metadata(self, obj: StoredObject, metadata: Mapping[str, str]) -> tuple[str, str | None]:
         current = self._current(ObjectRef(obj.bucket, obj.key))  # the current version, as S3 copies it
         if current.obj.etag != obj.etag:

@@ -136,6 +136,21 @@ class S3ObjectStore:
                 body.close()
         return obj, True
 
+    def head_object(self, ref: ObjectRef) -> StoredObject:
+        # A HEAD, not a GET whose body is declined: closing a GET's unread body drops its pooled connection, so the
+        # next request pays a new connection (a TLS handshake on AWS). HEAD errors have no body, hence no error
+        # code: translated() goes by the status (404, 412, 403).
+        if not ref.bucket or not ref.key:
+            raise PermanentError(f"HEAD {ref.uri}: a bucket name and an object key are both required")
+        params: dict[str, Any] = {"Bucket": ref.bucket, "Key": ref.key}
+        if ref.version_id:
+            params["VersionId"] = ref.version_id
+        if ref.etag:
+            params["IfMatch"] = f'"{ref.etag}"'
+        with translated(f"HEAD {ref.uri}"):
+            response = self._s3.head_object(**params)
+        return _stored(ref.bucket, ref.key, response)
+
     def write_metadata(self, obj: StoredObject, metadata: Mapping[str, str]) -> tuple[str, str | None]:
         # Copy the *current* object under the ETag condition, never a pinned version: in a versioned bucket the old
         # version still matches its own ETag after a user's new upload, and copying it would bring the old bytes back.

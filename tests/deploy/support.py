@@ -24,7 +24,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 KUBERNETES = ROOT / "deploy" / "kubernetes"
 OBSERVABILITY = ROOT / "deploy" / "observability"
-OVERLAYS = ("aws-sqs", "minio-redis")
+OVERLAYS = ("aws-sqs", "minio-redis", "minio-rabbitmq")
 KEDA_DIR = Path(__file__).resolve().parent / "keda"
 
 

@@ -18,6 +18,7 @@ import urllib.request
 from functools import partial
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import kubernetes_validate
 import pytest
@@ -40,7 +41,7 @@ from tests.deploy.support import (
 KUBERNETES_VERSIONS = ("1.30.0", kubernetes_validate.latest_version())
 KEDA_KINDS = {"ScaledObject", "TriggerAuthentication"}
 SECRET = "media-ingest"
-SECRET_KEYS = {"redis-url", "redis-password", "s3-access-key-id", "s3-secret-access-key"}
+SECRET_KEYS = {"redis-url", "redis-password", "s3-access-key-id", "s3-secret-access-key", "broker-url"}
 """The keys of the Secret `media-ingest` docs/operations.md tells the operator to create."""
 
 # docs/performance.md: peak RSS per process, MB (VmHWM), 2026-12-01 runs.
@@ -57,7 +58,10 @@ def overlay_settings(overlay: str, container_name: str, tmp_path: Path) -> tuple
     resources = build(overlay)
     (container, *_) = [c for _, c in containers(resources) if c["name"] == container_name]
     values, secrets = container_env(resources, container)
-    examples = {f"{SECRET}/redis-url": "redis://redis.example:6379/0"}
+    examples = {
+        f"{SECRET}/redis-url": "redis://redis.example:6379/0",
+        f"{SECRET}/broker-url": "amqp://media-ingest:example@rabbitmq.rabbitmq.svc.cluster.local:5672/media-ingest",
+    }
     env = {name: examples.get(ref, "example") for name, ref in secrets.items()} | values
     mounts = [m["mountPath"].rstrip("/") for m in container.get("volumeMounts", [])]
     path_settings = {name for name, kind in Settings.__annotations__.items() if "Path" in str(kind)}
@@ -84,13 +88,15 @@ def test_overlays_render_the_pieces_the_issue_asks_for():
             ("Deployment", "media-ingest-worker"),
             ("Deployment", "media-ingest-intake"),
             ("ScaledObject", "media-ingest-worker"),
-            ("TriggerAuthentication", "media-ingest-redis"),
             ("PodDisruptionBudget", "media-ingest-worker"),
             ("PodDisruptionBudget", "media-ingest-intake"),
             ("NetworkPolicy", "media-ingest"),
             ("ServiceAccount", "media-ingest"),
             ("Namespace", "media-ingest"),
         } <= kinds, overlay
+        (trigger,) = one(resources, "ScaledObject", "media-ingest-worker")["spec"]["triggers"]
+        auths = {name for kind, name in kinds if kind == "TriggerAuthentication"}
+        assert auths == {trigger["authenticationRef"]["name"]}, "one TriggerAuthentication: the trigger's"
         assert {r["metadata"].get("namespace", "media-ingest") for r in resources} == {"media-ingest"}
 
 
@@ -174,6 +180,26 @@ REDIS_SCALER_FIELDS = {
     "databaseIndex",
 }
 TRIGGER_AUTH_PARAMETERS = {"password", "username", "tls", "ca", "cert", "key", "keyPassword"}
+# KEDA's rabbitmq scaler (keda.sh/docs/2.x/scalers/rabbitmq-queue) and its TriggerAuthentication parameters.
+RABBITMQ_SCALER_FIELDS = {
+    "host",
+    "hostFromEnv",
+    "usernameFromEnv",
+    "passwordFromEnv",
+    "protocol",
+    "mode",
+    "value",
+    "activationValue",
+    "queueName",
+    "vhostName",
+    "useRegex",
+    "excludeUnacknowledged",
+    "pageSize",
+    "operation",
+    "timeout",
+    "unsafeSsl",
+}
+RABBITMQ_AUTH_PARAMETERS = {"host", "username", "password", "tls", "ca", "cert", "key", "keyPassword"}
 SCALED_OBJECT_SPEC_FIELDS = {
     "scaleTargetRef",
     "pollingInterval",
@@ -200,10 +226,13 @@ def test_the_scaled_object_scales_the_worker_on_the_celery_queue(overlay, tmp_pa
     assert "replicas" not in worker["spec"], "KEDA owns the worker's replica count: a fixed one fights it"
     assert 1 <= spec["minReplicaCount"] <= spec["maxReplicaCount"]
     (trigger,) = spec["triggers"]
-    assert trigger["type"] == "redis"
+    settings, _ = overlay_settings(overlay, "worker", tmp_path)
+    if settings.broker_is_amqp:
+        _check_rabbitmq_trigger(resources, trigger, settings)
+        return
+    assert trigger["type"] == "redis", "KEDA reads the broker the workers take their tasks from"
     metadata = trigger["metadata"]
     assert set(metadata) <= REDIS_SCALER_FIELDS
-    settings, _ = overlay_settings(overlay, "worker", tmp_path)
     # The list Celery's Redis transport keeps the queue in is the queue's name (workers/metrics.py reads the same
     # list for media_ingest_queue_depth).
     assert metadata["listName"] == settings.queue
@@ -218,6 +247,25 @@ def test_the_scaled_object_scales_the_worker_on_the_celery_queue(overlay, tmp_pa
         assert metadata.get("enableTLS") == "true", "ElastiCache with in-transit encryption"
 
 
+def _check_rabbitmq_trigger(resources: list[dict[str, Any]], trigger: dict[str, Any], settings: Settings) -> None:
+    """The rabbitmq trigger counts the quorum queue the workers consume (workers/app.py names it after
+    MEDIA_INGEST_QUEUE), over AMQP, with the broker URL the processes have."""
+    assert trigger["type"] == "rabbitmq", "KEDA reads the broker the workers take their tasks from"
+    metadata = trigger["metadata"]
+    assert set(metadata) <= RABBITMQ_SCALER_FIELDS
+    assert metadata["queueName"] == settings.queue
+    # MessageRate needs the management API (http); over AMQP QueueLength is the ready messages' count.
+    assert (metadata["protocol"], metadata["mode"]) == ("amqp", "QueueLength")
+    assert float(metadata["value"]) > 0 and float(metadata["activationValue"]) >= 0
+    assert "host" not in metadata, "the URL carries the password: from the Secret, through the TriggerAuthentication"
+    auth = one(resources, "TriggerAuthentication", trigger["authenticationRef"]["name"])
+    refs = {ref["parameter"]: ref for ref in auth["spec"]["secretTargetRef"]}
+    assert set(refs) <= RABBITMQ_AUTH_PARAMETERS
+    worker = one(resources, "Deployment", "media-ingest-worker")["spec"]["template"]["spec"]["containers"][0]
+    _, secrets = container_env(resources, worker)
+    assert f"{refs['host']['name']}/{refs['host']['key']}" == secrets["MEDIA_INGEST_BROKER_URL"]
+
+
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_every_container_loads_its_settings(overlay, tmp_path):
     for name in ("worker", "intake"):
@@ -225,7 +273,8 @@ def test_every_container_loads_its_settings(overlay, tmp_path):
         assert settings.metrics_port == 9102
         assert settings.log_format == "json"
         assert settings.buckets, "MEDIA_INGEST_BUCKETS set: no warning, no bucket outside the allow-list"
-        if overlay == "minio-redis":
+        assert settings.broker_is_amqp == overlay.endswith("-rabbitmq"), "both processes use the same broker"
+        if overlay.startswith("minio-"):
             assert settings.s3_endpoint_url and settings.s3_endpoint_url.startswith("http://minio.")
         else:
             assert settings.s3_endpoint_url is None  # AWS itself
@@ -418,9 +467,9 @@ def test_secrets_come_from_the_environment(overlay):
     used |= {
         ref["key"] for r in resources if r["kind"] == "TriggerAuthentication" for ref in r["spec"]["secretTargetRef"]
     }
-    expected = {"redis-url", "redis-password"} | (
-        {"s3-access-key-id", "s3-secret-access-key"} if overlay == "minio-redis" else set()
-    )
+    expected = {"redis-url"} | ({"s3-access-key-id", "s3-secret-access-key"} if overlay.startswith("minio-") else set())
+    # KEDA's password for Redis, or the broker URL both the processes and KEDA use for RabbitMQ.
+    expected |= {"broker-url"} if overlay.endswith("-rabbitmq") else {"redis-password"}
     assert used == expected
     # The runbook creates exactly these keys, for this overlay.
     docs = (ROOT / "docs" / "operations.md").read_text()
@@ -442,7 +491,7 @@ def test_disruption_budgets_select_their_deployments(overlay):
         assert budget["spec"]["selector"]["matchLabels"].items() <= labels.items()
         assert "maxUnavailable" in budget["spec"], "minAvailable on one replica would block every node drain"
     intake = one(resources, "Deployment", "media-ingest-intake")
-    if overlay == "minio-redis":
+    if overlay.startswith("minio-"):
         # `intake redis` is one per key: never two at once during a rollout.
         assert intake["spec"]["replicas"] == 1 and intake["spec"]["strategy"]["type"] == "Recreate"
 
@@ -465,9 +514,9 @@ def test_the_network_policy_lets_through_what_the_config_names_and_little_else(o
     settings, _ = overlay_settings(overlay, "worker", tmp_path)
     redis_port = 6379  # the example Secret's and KEDA's port
     assert redis_port in egress_ports
+    if settings.broker_is_amqp:
+        assert (urlsplit(settings.broker).port or 5672) in egress_ports, "AMQP to the broker"
     if settings.s3_endpoint_url:
-        from urllib.parse import urlsplit
-
         endpoint = urlsplit(settings.s3_endpoint_url)
         assert (endpoint.port or (443 if endpoint.scheme == "https" else 80)) in egress_ports
     else:

@@ -145,6 +145,73 @@ def test_redis_restarted_under_load_the_intake_and_worker_reconnect_and_lose_not
         server.stop()
 
 
+def test_rabbitmq_restarted_mid_batch_the_worker_and_intake_reconnect_and_label_each_object_once(
+    s3, sqs, bucket, samples, settings, redis_client, processes, moto_endpoint, key_prefix, tmp_path
+):
+    """A RabbitMQ node of the test's own (the machine's is shared) restarted while the worker is part-way through a
+    batch: tasks in flight lose their connection (cancelled, redelivered), tasks waiting survive in the durable
+    quorum queue, and uploads made while the broker is down wait in SQS until the intake can publish again."""
+    from tests.support.e2e import wire_notifications
+    from tests.support.faulty_s3 import faulty_s3
+    from tests.support.rabbitmq import PrivateRabbitMQ
+
+    node = PrivateRabbitMQ(tmp_path / "rabbitmq", key_prefix)
+    node.start()
+    try:
+        queue_url = wire_notifications(s3, sqs, bucket)
+        first = [f"q/{i:03d}-{samples[i % 4].name}" for i in range(40)]
+        later = [f"q/{i:03d}-{samples[i % 4].name}" for i in range(40, 60)]
+        for i, key in enumerate(first):
+            s3.put_object(Bucket=bucket, Key=key, Body=samples[i % 4].data, ContentType=samples[i % 4].content_type)
+        # The worker's S3 50 ms away (two requests an object, two processes): the batch takes seconds, so the
+        # restart after the fifth label lands with tasks running and tasks waiting, however fast the machine is.
+        with faulty_s3(moto_endpoint, every=0, delay=0.05) as proxy:
+            processes.settings = settings.with_overrides(
+                broker_url=node.url, sqs_visibility_timeout=5, sqs_wait_seconds=1
+            )
+            worker = processes.worker(env={"MEDIA_INGEST_S3_ENDPOINT_URL": f"http://127.0.0.1:{proxy['port']}"})
+            intake = processes.start("intake", "sqs", queue_url, name="intake", ready="intake.started")
+
+            def labelled():
+                return {r["key"] for r in records(redis_client, settings.label_stream)}
+
+            deadline = time.monotonic() + 90
+            while len(labelled()) < 5:
+                assert time.monotonic() < deadline, processes.logs() + node.log()
+                time.sleep(0.05)
+            stop_s = node.stop()  # the broker goes away mid-batch...
+            before = len(labelled())
+            for i, key in enumerate(later):  # ...uploads go on meanwhile...
+                data = samples[(40 + i) % 4]
+                s3.put_object(Bucket=bucket, Key=key, Body=data.data, ContentType=data.content_type)
+            time.sleep(2)
+            at_start = len(labelled())
+            start_s = node.start()  # ...and it comes back with its data, on the same port
+            up = time.monotonic()
+            resumed = None
+            deadline = up + 180
+            while len(done := labelled()) < len(first) + len(later):
+                if resumed is None and len(done) > at_start:
+                    resumed = time.monotonic() - up
+                assert time.monotonic() < deadline, processes.logs() + node.log()
+                time.sleep(0.1)
+            all_done = time.monotonic() - up
+        got = records(redis_client, settings.label_stream)
+        assert before < len(first), "the broker was restarted mid-batch"
+        assert sorted(r["key"] for r in got) == sorted(first + later)  # every object once: none lost, none twice
+        assert redis_client.hlen(f"{settings.key_prefix}:failures") == 0
+        assert worker.poll() is None and intake.poll() is None  # both rode it out
+        assert "Connection to broker lost" in processes.logs(tail=None), "the worker did not feel the outage"
+        # How long recovery takes is reported (docs/operations.md, "Broker: Redis or RabbitMQ"), not asserted.
+        print(
+            f"broker stop {stop_s:.1f}s, start {start_s:.1f}s; {before}/{len(first)} labelled before the restart; "
+            f"labelling again {resumed if resumed is not None else 0:.1f}s after the broker was up, all {all_done:.1f}s"
+        )
+    finally:
+        processes.stop()
+        node.stop()
+
+
 @pytest.fixture
 def private_redis(tmp_path):
     """A Valkey of the test's own (never the shared one), with its AOF; yields (server, url)."""

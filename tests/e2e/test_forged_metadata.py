@@ -171,10 +171,10 @@ def test_a_guard_without_metadata_is_no_proof():
 
 
 class UnreachableStore(InMemoryObjectStore):
-    """S3 answering 503 to the intake's GET (or the intake lacking s3:GetObject)."""
+    """S3 answering 503 to the intake's HEAD (or the intake lacking s3:GetObject)."""
 
-    def fetch(self, ref: ObjectRef, dest: Any, *, accept: Any) -> Any:
-        raise StorageUnavailable(f"GET {ref.uri}: SlowDown")
+    def head_object(self, ref: ObjectRef) -> Any:
+        raise StorageUnavailable(f"HEAD {ref.uri}: 503")
 
 
 def test_a_store_fault_sends_the_event_to_a_worker_instead_of_failing_the_round():
@@ -186,8 +186,24 @@ class NoGetStore(InMemoryObjectStore):
     def fetch(self, ref: ObjectRef, dest: Any, *, accept: Any) -> Any:
         raise AssertionError(f"the echo filter read {ref.uri}")
 
+    def head_object(self, ref: ObjectRef) -> Any:
+        raise AssertionError(f"the echo filter sent a HEAD for {ref.uri}")
 
-def test_uploads_and_copies_without_a_guard_cost_no_get():
+
+class HeadOnlyStore(InMemoryObjectStore):
+    def fetch(self, ref: ObjectRef, dest: Any, *, accept: Any) -> Any:
+        raise AssertionError(f"the echo filter sent a GET for {ref.uri}: its headers come with a HEAD")
+
+
+def test_the_echo_check_reads_the_objects_headers_with_a_head_not_a_get():
+    store = HeadOnlyStore()
+    etag = store.put("uploads", "ai.jpg", b"image bytes", metadata={"owner": "alice", **WRITTEN}).etag
+    sink = InMemoryLabelSink()
+    sink.publish({"key": "ai.jpg"}, dedupe_key("uploads", "ai.jpg", None, etag, POLICY), WRITTEN)
+    assert run(copy_event("ai.jpg", etag), sink, store) == (Dispatched(0, 1), [])
+
+
+def test_uploads_and_copies_without_a_guard_cost_no_request():
     sink, _, etag = labelled_world(WRITTEN)
     put = copy_event("ai.jpg", etag).replace("ObjectCreated:Copy", "ObjectCreated:Put")
     assert run(put, sink, NoGetStore())[0] == Dispatched(1, 0)

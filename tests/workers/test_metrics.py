@@ -28,6 +28,7 @@ DOCUMENTED = {
     "media_ingest_intake_round_events": ["source"],
     "media_ingest_intake_bad_events_total": ["source"],
     "media_ingest_intake_skipped_total": ["source", "reason"],
+    "media_ingest_intake_last_poll_timestamp_seconds": ["source"],
 }
 """docs/operations.md, "Metrics and health": the names and labels that must not change."""
 

@@ -46,7 +46,7 @@ class Dispatched(NamedTuple):
 
 def echo_filter(sink: LabelSink, policy_version: str, store: ObjectStore) -> IsEcho:
     """An :data:`IsEcho` over the exactly-once guards of ``sink`` and the objects' metadata in ``store``
-    (:func:`pipeline.process.is_own_echo`): nothing for uploads, one GET for a copy event whose guard is set.
+    (:func:`pipeline.process.is_own_echo`): nothing for uploads, one HEAD for a copy event whose guard is set.
 
     A store fault (the intake may not read the object, S3 is throttling, the object is gone) only means the event
     goes to a worker, which decides and retries; a Redis fault fails the round like any other (it is received again).

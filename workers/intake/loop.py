@@ -27,7 +27,7 @@ from workers.intake.batch_ids import HOURLY, BatchWindow
 from workers.intake.dispatch import ANY_BUCKET, IsEcho, dispatch, warn_if_any_bucket
 from workers.intake.linger import NO_LINGER, Linger
 from workers.intake.round import Round
-from workers.metrics import INTAKE_TASKS
+from workers.metrics import INTAKE_HEARTBEAT, INTAKE_TASKS
 
 RETRY_SECONDS = 2.0
 """Wait after a failed round or poll before the next (the broker or the source may be restarting)."""
@@ -226,6 +226,7 @@ class IntakeLoop:
         try:
             self.poll_once()
             self.last_poll = time.monotonic()
+            INTAKE_HEARTBEAT.labels(self._queue.source).set_to_current_time()
         except SourceMisconfigured:
             raise
         except RoundFailed:  # logged as intake.enqueue_failed

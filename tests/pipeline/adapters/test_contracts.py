@@ -94,6 +94,33 @@ def test_fetch_with_a_stale_etag_is_object_changed(backend, bucket_name):
         fetch(backend.store, ObjectRef(bucket_name, "k", etag=old))
 
 
+def test_head_object_reports_the_headers_fetch_does_without_the_body(backend, bucket_name):
+    etag = backend.put(bucket_name, "a/b c.jpg", b"hello", ContentType="image/jpeg", Metadata={"Owner": "alice"})
+    ref = ObjectRef(bucket_name, "a/b c.jpg", etag=etag)
+    head = backend.store.head_object(ref)
+    assert (head.etag, head.size, head.content_type, head.metadata) == (etag, 5, "image/jpeg", {"owner": "alice"})
+    assert head == fetch(backend.store, ref, accept=False)[0]
+
+
+def test_head_object_of_a_missing_object_is_object_not_found(backend, bucket_name):
+    with pytest.raises(ObjectNotFound):
+        backend.store.head_object(ObjectRef(bucket_name, "nope"))
+
+
+def test_head_object_with_a_stale_etag_is_object_changed(backend, bucket_name):
+    old = backend.put(bucket_name, "k", b"first")
+    backend.put(bucket_name, "k", b"second")
+    with pytest.raises(ObjectChanged):
+        backend.store.head_object(ObjectRef(bucket_name, "k", etag=old))
+
+
+@pytest.mark.parametrize(("bucket_name_", "key"), [("", "k.jpg"), ("some-bucket", "")])
+def test_s3_head_object_without_bucket_or_key_is_a_permanent_error(moto_endpoint, bucket_name_, key):
+    store = S3ObjectStore(make_s3_client(moto_endpoint))
+    with pytest.raises(PermanentError, match="a bucket name and an object key are both required"):
+        store.head_object(ObjectRef(bucket_name_, key))
+
+
 def test_write_metadata_replaces_user_metadata_and_keeps_content(backend, bucket_name):
     etag = backend.put(bucket_name, "k", b"data", ContentType="image/png", Metadata={"owner": "bob"})
     obj, _, _ = fetch(backend.store, ObjectRef(bucket_name, "k"))

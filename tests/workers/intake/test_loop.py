@@ -600,14 +600,24 @@ class StoppingQueue(InMemoryEventQueue):
         return events
 
 
+def heartbeat(source: str) -> float | None:
+    """``media_ingest_intake_last_poll_timestamp_seconds`` for ``source``, as this process exports it."""
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value("media_ingest_intake_last_poll_timestamp_seconds", {"source": source})
+
+
 def test_run_logs_its_start_rounds_and_stop_and_is_ready_after_a_round() -> None:
     queue = StoppingQueue(source="sqs", unit="messages")
     queue.push(sized("a"))
     intake = intake_on(queue, Broker(), allowed=BucketAllowList.parse("u"), max_quiet=0.0)
     queue.intake = intake
+    started = time.time()
     with capture_logs() as logs:
         assert intake.run() == 0
     assert [e["event"] for e in logs] == ["intake.started", "intake.batch", "intake.stopped"]
+    beat = heartbeat(queue.source)
+    assert beat is not None and started <= beat <= time.time(), "the round set the intake's heartbeat"
     assert logs[0]["queue"] == "sqs" and logs[1]["messages"] == 1
     assert intake.problem() is not None, "max_quiet 0: not ready the moment after"
     assert intake_on(queue, Broker(), max_quiet=60.0).problem() is None
@@ -620,10 +630,12 @@ def test_a_failed_round_is_logged_once_retried_and_leaves_readiness_alone() -> N
     intake = intake_on(queue, broker)
     queue.intake = intake
     before = intake.last_poll
+    beat = heartbeat(queue.source)
     with capture_logs() as logs:
         assert intake.run() == 0
     assert [e["event"] for e in logs if e["log_level"] != "info"] == ["buckets.any_allowed", "intake.enqueue_failed"]
     assert intake.last_poll == before, "a failed round is not a successful poll"
+    assert heartbeat(queue.source) == beat, "nor a heartbeat"
     assert len(queue.in_flight) == 2
 
 
