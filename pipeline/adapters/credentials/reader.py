@@ -33,6 +33,7 @@ from pipeline.credentials.trust import TrustFiles
 from pipeline.credentials.xmp import xmp_source_types
 from pipeline.model import Provenance
 from pipeline.ports import CredentialReport
+from pipeline.remote_manifests import MAX_URL_CHARS, reference_url
 
 _STATES: dict[str, Provenance] = {"Trusted": "trusted", "Valid": "valid", "Invalid": "invalid"}
 
@@ -149,7 +150,15 @@ def _report(reader: Any) -> RawReport:
 def _unreadable(exc: Exception) -> RawReport:
     message = str(exc).strip() or type(exc).__name__
     if message.startswith("Remote:") or "remote manifest" in message.lower():
-        url = message.rsplit(" ", 1)[-1]
+        # The URL comes from the upload (its XMP dcterms:provenance), through c2pa's message: used only if it is one.
+        reference = message.rsplit(" ", 1)[-1]
+        url = reference_url(reference)
+        if url is None:  # not echoed: it may be megabytes, or carry credentials
+            return raw(
+                "unreadable",
+                f"remote manifest reference refused: not a usable http(s) URL ({len(reference)} characters; "
+                f"at most {MAX_URL_CHARS}, no credentials, whitespace or control characters)",
+            )
         return {**raw("unreadable", f"remote manifest not fetched ({url})"), "manifest_url": url}
     return raw("unreadable", f"malformed: {message}")
 
