@@ -17,6 +17,8 @@ All under ``Settings.key_prefix`` (``{p}``, default ``media-ingest``); the label
   actions that run, one per bucket/prefix scope; overlapping scopes exclude each other.
 * ``{p}:manifest:{sha of URL}`` — string, a fetched remote C2PA manifest store (its bytes), TTL
   ``remote_manifest_cache_ttl_seconds``.
+* ``{p}:manifest-flight:{sha of URL}`` — string, the token of the worker fetching that manifest now (single-flight
+  claim), ``PX`` one fetch bound (connect + read timeout).
 
 ``{sha}`` is the first 32 hex digits of SHA-256 over an identity (:class:`pipeline.model.ObjectVersion`), so a key
 stays short whatever the object's name.
@@ -59,3 +61,7 @@ class Keys:
     def manifest(self, url: str) -> str:
         """A cached remote manifest store, by its URL."""
         return f"{self.prefix}:manifest:{digest(url)}"
+
+    def manifest_flight(self, url: str) -> str:
+        """The single-flight claim on fetching the remote manifest at ``url``."""
+        return f"{self.prefix}:manifest-flight:{digest(url)}"
