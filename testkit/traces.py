@@ -170,6 +170,30 @@ _COMFY_INPAINT = {
         "class_type": "VAEEncodeForInpaint",
     },
 }
+_COMFY_IMG2IMG = {
+    # ComfyUI's img2img example: LoadImage -> VAEEncode -> KSampler's latent_image, denoise below 1.
+    **_COMFY_PROMPT,
+    "3": {
+        **_COMFY_PROMPT["3"],
+        "inputs": {**_COMFY_PROMPT["3"]["inputs"], "denoise": 0.8700000000000001, "latent_image": ["12", 0]},
+    },
+    "10": {"inputs": {"image": "example.png", "upload": "image"}, "class_type": "LoadImage"},
+    "12": {"inputs": {"pixels": ["10", 0], "vae": ["4", 2]}, "class_type": "VAEEncode"},
+}
+_COMFY_HIRES = {
+    # A two-pass txt2img ("hires fix"): the first pass decoded, upscaled, encoded again and sampled at denoise 0.5.
+    # No LoadImage: no existing image goes in, so it stays ai_generated.
+    **_COMFY_PROMPT,
+    "13": {
+        "inputs": {"upscale_method": "nearest-exact", "scale_by": 2, "image": ["8", 0]},
+        "class_type": "ImageScaleBy",
+    },
+    "14": {"inputs": {"pixels": ["13", 0], "vae": ["4", 2]}, "class_type": "VAEEncode"},
+    "15": {
+        "inputs": {**_COMFY_PROMPT["3"]["inputs"], "denoise": 0.5, "latent_image": ["14", 0]},
+        "class_type": "KSampler",
+    },
+}
 _COMFY_WORKFLOW = {
     "last_node_id": 9,
     "last_link_id": 9,
@@ -287,6 +311,37 @@ def trace_samples() -> list[TraceSample]:
             "comfyui-inpaint.png",
             png({**comfy, "prompt": json.dumps(_COMFY_INPAINT)}),
             "ai_edited",
+            "ComfyUI",
+            "png-text",
+        ),
+        TraceSample(
+            "comfyui-img2img.png",
+            png({**comfy, "prompt": json.dumps(_COMFY_IMG2IMG)}),
+            "ai_edited",
+            "ComfyUI",
+            "png-text",
+        ),
+        TraceSample(
+            "comfyui-hires-fix.png",
+            png({**comfy, "prompt": json.dumps(_COMFY_HIRES)}),
+            "ai_generated",
+            "ComfyUI",
+            "png-text",
+        ),
+        TraceSample(
+            "comfyui-img2img-full-denoise.png",
+            png(
+                {
+                    **comfy,
+                    "prompt": json.dumps(
+                        {
+                            **_COMFY_IMG2IMG,
+                            "3": {**_COMFY_IMG2IMG["3"], "inputs": {**_COMFY_IMG2IMG["3"]["inputs"], "denoise": 1.0}},
+                        }
+                    ),
+                }
+            ),
+            "ai_generated",
             "ComfyUI",
             "png-text",
         ),
