@@ -170,17 +170,22 @@ _COMFY_INPAINT = {
         "class_type": "VAEEncodeForInpaint",
     },
 }
-_COMFY_IMG2IMG = {
+_KSAMPLER_INPUTS: dict[str, Any] = dict(_COMFY_PROMPT["3"]["inputs"])  # type: ignore[arg-type]
+
+
+def _ksampler(**inputs: Any) -> dict[str, Any]:
+    """The txt2img graph's KSampler node with ``inputs`` changed."""
+    return {"inputs": {**_KSAMPLER_INPUTS, **inputs}, "class_type": "KSampler", "_meta": {"title": "KSampler"}}
+
+
+_COMFY_IMG2IMG: dict[str, Any] = {
     # ComfyUI's img2img example: LoadImage -> VAEEncode -> KSampler's latent_image, denoise below 1.
     **_COMFY_PROMPT,
-    "3": {
-        **_COMFY_PROMPT["3"],
-        "inputs": {**_COMFY_PROMPT["3"]["inputs"], "denoise": 0.8700000000000001, "latent_image": ["12", 0]},
-    },
+    "3": _ksampler(denoise=0.8700000000000001, latent_image=["12", 0]),
     "10": {"inputs": {"image": "example.png", "upload": "image"}, "class_type": "LoadImage"},
     "12": {"inputs": {"pixels": ["10", 0], "vae": ["4", 2]}, "class_type": "VAEEncode"},
 }
-_COMFY_HIRES = {
+_COMFY_HIRES: dict[str, Any] = {
     # A two-pass txt2img ("hires fix"): the first pass decoded, upscaled, encoded again and sampled at denoise 0.5.
     # No LoadImage: no existing image goes in, so it stays ai_generated.
     **_COMFY_PROMPT,
@@ -189,10 +194,7 @@ _COMFY_HIRES = {
         "class_type": "ImageScaleBy",
     },
     "14": {"inputs": {"pixels": ["13", 0], "vae": ["4", 2]}, "class_type": "VAEEncode"},
-    "15": {
-        "inputs": {**_COMFY_PROMPT["3"]["inputs"], "denoise": 0.5, "latent_image": ["14", 0]},
-        "class_type": "KSampler",
-    },
+    "15": _ksampler(denoise=0.5, latent_image=["14", 0]),
 }
 _COMFY_WORKFLOW = {
     "last_node_id": 9,
@@ -336,7 +338,7 @@ def trace_samples() -> list[TraceSample]:
                     "prompt": json.dumps(
                         {
                             **_COMFY_IMG2IMG,
-                            "3": {**_COMFY_IMG2IMG["3"], "inputs": {**_COMFY_IMG2IMG["3"]["inputs"], "denoise": 1.0}},
+                            "3": _ksampler(denoise=1.0, latent_image=["12", 0]),
                         }
                     ),
                 }
