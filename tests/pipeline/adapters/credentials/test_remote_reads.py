@@ -305,3 +305,62 @@ def test_a_reference_that_is_not_an_http_url_is_not_used(
         f"remote manifest reference refused: not a usable http(s) URL ({len(reference)} characters; at most 2048, "
         "no credentials, whitespace or control characters)"
     )
+
+
+def provenance_xmp(url: str) -> str:
+    return (
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        '<rdf:Description rdf:about="" xmlns:dcterms="http://purl.org/dc/terms/" '
+        f'xmlns:xmp="http://ns.adobe.com/xap/1.0/"><dcterms:provenance>{url}</dcterms:provenance>'
+        "<xmp:CreatorTool>Draw Things</xmp:CreatorTool></rdf:Description></rdf:RDF></x:xmpmeta>"
+    )
+
+
+def test_a_dcterms_provenance_c2pa_does_not_report_is_followed(
+    pki: TestPKI, trust: TrustFiles, server: ManifestServer, tmp_path: Path
+) -> None:
+    """A MOV's XMP in ``moov/udta/XMP_``: c2pa finds no manifest and reports no reference (absent); the reference
+    in the XMP the trace reader parsed is fetched under the same rules and the asset validated against it."""
+    from testkit.traces import container, with_udta_xmp
+
+    url = server.url("/m/elsewhere")
+    _, server.manifests["elsewhere"] = sign_remote(pki, make_jpeg(seed=4), "image/jpeg", AI, url)
+    path = tmp_path / "reference.mov"
+    path.write_bytes(with_udta_xmp(container("mov", {}), provenance_xmp(url)))
+    without = IsolatedCredentialReader(trust, timeout=30)  # what c2pa and the trace reader say on their own
+    reader = reader_for(trust, server)
+    try:
+        alone = without.read(path)
+        report = reader.read(path)
+    finally:
+        without.close()
+        reader.close()
+    assert (alone.provenance, alone.manifest_url) == ("absent", None)
+    assert ("xmp", "provenance", url) in alone.metadata_fields
+    assert server.requests == ["/m/elsewhere"]
+    # The store was signed over another asset: validated against this one, it is never borrowed.
+    assert report.manifest_url == url
+    assert report.provenance == "invalid"
+    assert report.store is not None and report.store.failure_codes
+
+
+def test_a_dcterms_provenance_off_the_list_is_not_requested_and_the_trace_labels(
+    trust: TrustFiles, server: ManifestServer, tmp_path: Path
+) -> None:
+    from testkit.traces import container, with_udta_xmp
+
+    with manifest_server() as unlisted:
+        url = unlisted.url("/m/x")
+        path = tmp_path / "unlisted.mov"
+        path.write_bytes(with_udta_xmp(container("mov", {}), provenance_xmp(url)))
+        reader = reader_for(trust, server)
+        try:
+            report = reader.read(path)
+        finally:
+            reader.close()
+        assert unlisted.requests == []
+    assert (report.provenance, report.manifest_url) == ("unreadable", url)
+    assert report.reason is not None and "not on the allow-list" in report.reason
+    policy = load_policy(DEFAULT_POLICY)
+    decision = decide(report, policy)
+    assert (decision.label, decision.generator, decision.label_source) == ("ai_generated", "Draw Things", "xmp")
