@@ -54,6 +54,33 @@ class ManifestFetcher(Protocol):
         ...
 
 
+class ManifestCache(Protocol):
+    """Fetched remote manifest stores by URL, shared by every worker, and the single-flight claim on a URL: one
+    worker fetches a popular manifest while the others wait for it to appear (:mod:`pipeline.manifest_cache`).
+    Every method may raise StateUnavailable; the caller then fetches without the cache."""
+
+    def get(self, url: str) -> bytes | None:
+        """The cached store of ``url``, or None."""
+        ...
+
+    def put(self, url: str, body: bytes, ttl_seconds: int) -> None:
+        """Keep ``body`` as the store of ``url`` for ``ttl_seconds``."""
+        ...
+
+    def claim(self, url: str, ttl_ms: int) -> str | None:
+        """Take the fetch of ``url`` for ``ttl_ms`` (an atomic set-if-absent with expiry): a token to release it
+        with, or None when another worker holds it."""
+        ...
+
+    def claimed(self, url: str) -> bool:
+        """Whether some worker holds the fetch of ``url`` now."""
+        ...
+
+    def release(self, url: str, token: str) -> None:
+        """Give up the claim ``token`` took; a claim that expired and was taken by another is left alone."""
+        ...
+
+
 class ObjectStore(Protocol):
     def fetch(
         self,

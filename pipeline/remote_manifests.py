@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from pipeline.errors import RemoteManifestRefused
+from pipeline.ports import CredentialReport
 
 DEFAULT_MAX_BYTES = 16 * 1024 * 1024
 """The largest manifest store fetched (16 MiB); the body is cut off while it is read, whatever it announces."""
@@ -109,8 +110,6 @@ class FetchPolicy:
     """What a worker may fetch, how much and how long it waits; built from the policy file and the settings."""
 
     allowed: tuple[Origin, ...] = ()
-    enabled: bool = True
-    """``MEDIA_INGEST_REMOTE_MANIFESTS=off``: nothing is fetched, a remote manifest stays ``unreadable``."""
     max_bytes: int = DEFAULT_MAX_BYTES
     connect_timeout: float = 5.0
     read_timeout: float = 15.0
@@ -118,6 +117,50 @@ class FetchPolicy:
     redirect included."""
     max_redirects: int = 3
     cache_ttl_seconds: int = 24 * 3600
+    flight_wait_seconds: float = 5.0
+    """How long a worker waits for another worker that is fetching the same URL (the single-flight lock) to put it
+    in the cache, before it fetches it itself."""
+
+    @property
+    def fetch_bound_seconds(self) -> float:
+        """The longest one fetch takes, redirects included: also how long a single-flight lock is held at most."""
+        return self.connect_timeout + self.read_timeout
+
+
+MAX_URL_CHARS = 2048
+"""The longest manifest reference followed; a longer one is not a URL a manifest service hands out."""
+
+
+def reference_url(text: str) -> str | None:
+    """``text`` if it is a URL a remote manifest may be fetched from at all: ``http(s)://host...``, at most
+    :data:`MAX_URL_CHARS`, no whitespace or control characters, a port in range; None otherwise.
+
+    A reference comes from the upload (c2pa's error text, an XMP ``dcterms:provenance``), so it is checked before it
+    is used as a URL or written to a record; the allow-list (:func:`check_url`) decides later whether it is fetched.
+    """
+    url = text.strip()
+    if not url or len(url) > MAX_URL_CHARS or any(c.isspace() or not c.isprintable() for c in url):
+        return None
+    try:
+        _origin(url)
+    except ValueError:
+        return None
+    return url
+
+
+def xmp_provenance(report: CredentialReport) -> str | None:
+    """The remote manifest an asset without a manifest references in its own XMP (``dcterms:provenance``, the
+    ``provenance`` property among the report's ``xmp`` metadata fields), when it is an http(s) URL; else None.
+
+    Only for ``absent`` reports: c2pa itself reports the reference it reads (JPEG, PNG, WebP, TIFF), and a file
+    with an embedded manifest, even an unreadable one, is judged by that manifest.
+    """
+    if report.provenance != "absent":
+        return None
+    for family, name, text in report.metadata_fields:
+        if family == "xmp" and name == "provenance" and (url := reference_url(text)) is not None:
+            return url
+    return None
 
 
 @dataclass(frozen=True)

@@ -170,6 +170,32 @@ _COMFY_INPAINT = {
         "class_type": "VAEEncodeForInpaint",
     },
 }
+_KSAMPLER_INPUTS: dict[str, Any] = dict(_COMFY_PROMPT["3"]["inputs"])  # type: ignore[arg-type]
+
+
+def _ksampler(**inputs: Any) -> dict[str, Any]:
+    """The txt2img graph's KSampler node with ``inputs`` changed."""
+    return {"inputs": {**_KSAMPLER_INPUTS, **inputs}, "class_type": "KSampler", "_meta": {"title": "KSampler"}}
+
+
+_COMFY_IMG2IMG: dict[str, Any] = {
+    # ComfyUI's img2img example: LoadImage -> VAEEncode -> KSampler's latent_image, denoise below 1.
+    **_COMFY_PROMPT,
+    "3": _ksampler(denoise=0.8700000000000001, latent_image=["12", 0]),
+    "10": {"inputs": {"image": "example.png", "upload": "image"}, "class_type": "LoadImage"},
+    "12": {"inputs": {"pixels": ["10", 0], "vae": ["4", 2]}, "class_type": "VAEEncode"},
+}
+_COMFY_HIRES: dict[str, Any] = {
+    # A two-pass txt2img ("hires fix"): the first pass decoded, upscaled, encoded again and sampled at denoise 0.5.
+    # No LoadImage: no existing image goes in, so it stays ai_generated.
+    **_COMFY_PROMPT,
+    "13": {
+        "inputs": {"upscale_method": "nearest-exact", "scale_by": 2, "image": ["8", 0]},
+        "class_type": "ImageScaleBy",
+    },
+    "14": {"inputs": {"pixels": ["13", 0], "vae": ["4", 2]}, "class_type": "VAEEncode"},
+    "15": _ksampler(denoise=0.5, latent_image=["14", 0]),
+}
 _COMFY_WORKFLOW = {
     "last_node_id": 9,
     "last_link_id": 9,
@@ -287,6 +313,37 @@ def trace_samples() -> list[TraceSample]:
             "comfyui-inpaint.png",
             png({**comfy, "prompt": json.dumps(_COMFY_INPAINT)}),
             "ai_edited",
+            "ComfyUI",
+            "png-text",
+        ),
+        TraceSample(
+            "comfyui-img2img.png",
+            png({**comfy, "prompt": json.dumps(_COMFY_IMG2IMG)}),
+            "ai_edited",
+            "ComfyUI",
+            "png-text",
+        ),
+        TraceSample(
+            "comfyui-hires-fix.png",
+            png({**comfy, "prompt": json.dumps(_COMFY_HIRES)}),
+            "ai_generated",
+            "ComfyUI",
+            "png-text",
+        ),
+        TraceSample(
+            "comfyui-img2img-full-denoise.png",
+            png(
+                {
+                    **comfy,
+                    "prompt": json.dumps(
+                        {
+                            **_COMFY_IMG2IMG,
+                            "3": _ksampler(denoise=1.0, latent_image=["12", 0]),
+                        }
+                    ),
+                }
+            ),
+            "ai_generated",
             "ComfyUI",
             "png-text",
         ),
@@ -543,6 +600,35 @@ def container(fmt: str, tags: dict[str, str], *, audio: bool = False) -> bytes:
         return path.read_bytes()
 
 
+XMP_UUID = bytes.fromhex("be7acfcb97a942e89c71999491e3afac")
+"""The XMP specification's ``uuid`` box user type for an XMP packet in ISO BMFF (MP4, MOV)."""
+
+
+def _box(kind: bytes, payload: bytes) -> bytes:
+    return (8 + len(payload)).to_bytes(4, "big") + kind + payload
+
+
+def with_xmp_uuid(mp4: bytes, xmp: str) -> bytes:
+    """``mp4`` with a top-level ``uuid`` XMP box appended after its last box, as Adobe's tools write one (nothing
+    before it moves, so the chunk offsets stay right)."""
+    return mp4 + _box(b"uuid", XMP_UUID + xmp.encode())
+
+
+def with_udta_xmp(mov: bytes, xmp: str) -> bytes:
+    """``mov`` with QuickTime's ``moov/udta/XMP_`` box: a ``udta`` appended to the ``moov`` box, whose size grows
+    (FFmpeg writes ``moov`` after ``mdat``, so no chunk offset moves)."""
+    offset = 0
+    while offset + 8 <= len(mov):
+        size, kind = int.from_bytes(mov[offset : offset + 4], "big"), mov[offset + 4 : offset + 8]
+        if kind == b"moov":
+            udta = _box(b"udta", _box(b"XMP_", xmp.encode()))
+            end = offset + size
+            moov = (size + len(udta)).to_bytes(4, "big") + b"moov" + mov[offset + 8 : end] + udta
+            return mov[:offset] + moov + mov[end:]
+        offset += size
+    raise ValueError("no moov box")
+
+
 def container_trace_samples() -> list[TraceSample]:
     """Video and audio: ComfyUI's graphs as container tags, and containers whose tags name no generator."""
     comfy = {"prompt": json.dumps(_COMFY_PROMPT), "workflow": json.dumps(_COMFY_WORKFLOW)}
@@ -555,6 +641,20 @@ def container_trace_samples() -> list[TraceSample]:
         ),
         TraceSample("comfyui.mp3", container("mp3", comfy, audio=True), "ai_generated", "ComfyUI", meta),
         TraceSample(
+            "google-ai-xmp-uuid.mp4",
+            with_xmp_uuid(container("mp4", {}), xmp_packet(photoshop_Credit="Made with Google AI")),
+            "ai_generated",
+            "Google AI",
+            "xmp",
+        ),
+        TraceSample(
+            "google-ai-xmp-udta.mov",
+            with_udta_xmp(container("mov", {}), xmp_packet(photoshop_Credit="Edited with Google AI")),
+            "ai_edited",
+            "Google AI",
+            "xmp",
+        ),
+        TraceSample(
             "camera.mov",
             container(
                 "mov",
@@ -563,6 +663,14 @@ def container_trace_samples() -> list[TraceSample]:
                     "com.apple.quicktime.model": "iPhone 15 Pro",
                     "com.apple.quicktime.software": "17.1.2",
                 },
+            ),
+            "unknown",
+        ),
+        TraceSample(
+            "premiere-xmp-uuid.mp4",
+            with_xmp_uuid(
+                container("mp4", {}),
+                xmp_packet(xmp_CreatorTool="Adobe Premiere Pro 2024.0 (Windows)", dc_description="Made with Google AI"),
             ),
             "unknown",
         ),

@@ -34,7 +34,7 @@ from pipeline.adapters.remote_manifest import HttpManifestFetcher
 from pipeline.adapters.s3 import S3ObjectStore, make_s3_client
 from pipeline.adapters.sqs import SqsEventQueue, make_sqs_client
 from pipeline.credentials.trust import TrustFiles
-from pipeline.policy import load_policy
+from pipeline.policy import Policy, load_policy
 from pipeline.ports import (
     BatchCounters,
     DeliveryCounter,
@@ -81,13 +81,13 @@ def reader_limits(settings: Settings) -> ReaderLimits:
     return ReaderLimits(timeout=settings.reader_timeout, memory_mb=settings.reader_memory_mb)
 
 
-def fetch_policy(settings: Settings) -> FetchPolicy:
-    """What remote manifests may be fetched: the policy file's allow-list plus ``REMOTE_MANIFEST_HOSTS``."""
+def fetch_policy(settings: Settings, policy: Policy | None = None) -> FetchPolicy:
+    """What remote manifests may be fetched: the policy file's allow-list (``policy``, the one loaded already, or
+    read from ``POLICY_FILE``) plus ``REMOTE_MANIFEST_HOSTS``."""
     extra = parse_origins(settings.remote_manifest_hosts)
-    listed = load_policy(settings.policy_file).remote_manifest_hosts
+    listed = (policy or load_policy(settings.policy_file)).remote_manifest_hosts
     return FetchPolicy(
         allowed=tuple(dict.fromkeys((*listed, *extra))),
-        enabled=settings.remote_manifests,
         max_bytes=settings.remote_manifest_max_bytes,
         connect_timeout=settings.remote_manifest_connect_timeout,
         read_timeout=settings.remote_manifest_read_timeout,
@@ -95,31 +95,40 @@ def fetch_policy(settings: Settings) -> FetchPolicy:
     )
 
 
-def manifest_fetcher(settings: Settings, client: redis.Redis | None = None) -> ManifestFetcher | None:
-    """The remote manifest fetcher (None when ``REMOTE_MANIFESTS=off``), cached in Redis when ``client`` is given."""
-    policy = fetch_policy(settings)
-    if not policy.enabled:
+def manifest_fetcher(
+    settings: Settings, client: redis.Redis | None = None, *, policy: Policy | None = None
+) -> ManifestFetcher | None:
+    """The remote manifest fetcher, cached in Redis (single-flight per URL) when ``client`` is given.
+
+    The one place that honours ``REMOTE_MANIFESTS=off``: then there is no fetcher, and the reader reports a remote
+    reference ``unreadable``, "remote manifest not fetched" (no request, no cache lookup)."""
+    if not settings.remote_manifests:
         return None
-    fetcher: ManifestFetcher = HttpManifestFetcher(policy)
+    rules = fetch_policy(settings, policy)
+    fetcher: ManifestFetcher = HttpManifestFetcher(rules)
     if client is not None:
         fetcher = CachedManifestFetcher(
-            fetcher, client, policy=policy, prefix=settings.key_prefix, ttl_seconds=policy.cache_ttl_seconds
+            fetcher, client, policy=rules, prefix=settings.key_prefix, ttl_seconds=rules.cache_ttl_seconds
         )
     return fetcher
 
 
 def credential_reader(
-    settings: Settings, *, on_restart: Callable[[str], None] | None = None, client: redis.Redis | None = None
+    settings: Settings,
+    *,
+    on_restart: Callable[[str], None] | None = None,
+    client: redis.Redis | None = None,
+    policy: Policy | None = None,
 ) -> IsolatedCredentialReader:
     """The C2PA reader in its supervised child; ``on_restart(reason)`` is called each time the child is replaced.
 
     It fetches remote manifests (:func:`manifest_fetcher`), through the Redis cache when ``client`` is given (the
-    worker; ``media-ingest inspect`` fetches without it)."""
+    worker; ``media-ingest inspect`` fetches without it); ``policy``: the policy already loaded (else read)."""
     return IsolatedCredentialReader(
         trust_files(settings),
         limits=reader_limits(settings),
         on_restart=on_restart,
-        manifests=manifest_fetcher(settings, client),
+        manifests=manifest_fetcher(settings, client, policy=policy),
         spool_dir=settings.spool_dir,
     )
 
@@ -163,11 +172,12 @@ def worker_runtime(settings: Settings, *, on_reader_restart: Callable[[str], Non
     """Everything one worker thread uses; ``on_reader_restart(reason)`` counts the reader child's restarts."""
     client = connect(settings.redis_url)
     prefix = settings.key_prefix
+    policy = load_policy(settings.policy_file)  # once: the labels and the manifest allow-list come from it
     services = Services(
         store=object_store(settings),
-        reader=credential_reader(settings, on_restart=on_reader_restart, client=client),
+        reader=credential_reader(settings, on_restart=on_reader_restart, client=client, policy=policy),
         sink=_label_sink(client, settings),
-        policy=load_policy(settings.policy_file),
+        policy=policy,
         max_object_bytes=settings.max_object_bytes,
         spool_dir=settings.spool_dir,
         overrides=RedisOverrideStore(client, prefix=prefix),

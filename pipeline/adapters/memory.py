@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from pipeline.adapters.held_lock import HeldLock, new_holder
-from pipeline.errors import ObjectChanged, ObjectNotFound, SourceMisconfigured
+from pipeline.errors import ObjectChanged, ObjectNotFound, SourceMisconfigured, StateUnavailable
 from pipeline.model import OUTCOMES, NamesAVersion, ObjectRef, ObjectVersion, StoredObject, s3_uri
 from pipeline.ports import (
     MAX_GUARD_METADATA_BYTES,
@@ -336,6 +337,57 @@ class InMemoryScopeLocks:
     def holders(self) -> list[dict[str, Any]]:
         with self._mutex:
             return [dict(h) for h in self._held.values()]
+
+
+@dataclass
+class InMemoryManifestCache:
+    """A :class:`~pipeline.ports.ManifestCache` with the Redis adapter's rules (TTL on stores, claims that expire
+    and are released only by their token), by this process's clock; thread-safe. ``down``: every call raises
+    StateUnavailable, as the Redis adapter does when Redis is unreachable."""
+
+    stores: dict[str, tuple[bytes, float]] = field(default_factory=dict)
+    claims: dict[str, tuple[str, float]] = field(default_factory=dict)
+    down: bool = False
+    _mutex: threading.Lock = field(default_factory=threading.Lock)
+
+    def _check(self) -> None:
+        if self.down:
+            raise StateUnavailable("the manifest cache is down (in-memory fake)")
+
+    def get(self, url: str) -> bytes | None:
+        self._check()
+        with self._mutex:
+            kept = self.stores.get(url)
+            return kept[0] if kept is not None and kept[1] > time.monotonic() else None
+
+    def put(self, url: str, body: bytes, ttl_seconds: int) -> None:
+        self._check()
+        with self._mutex:
+            self.stores[url] = (bytes(body), time.monotonic() + ttl_seconds)
+
+    def claim(self, url: str, ttl_ms: int) -> str | None:
+        self._check()
+        now = time.monotonic()
+        with self._mutex:
+            held = self.claims.get(url)
+            if held is not None and held[1] > now:
+                return None
+            token = secrets.token_hex(16)
+            self.claims[url] = (token, now + ttl_ms / 1000)
+            return token
+
+    def claimed(self, url: str) -> bool:
+        self._check()
+        with self._mutex:
+            held = self.claims.get(url)
+            return held is not None and held[1] > time.monotonic()
+
+    def release(self, url: str, token: str) -> None:
+        self._check()
+        with self._mutex:
+            held = self.claims.get(url)
+            if held is not None and held[0] == token:
+                del self.claims[url]
 
 
 @dataclass

@@ -1,8 +1,11 @@
 """Fetch a remote C2PA manifest store over HTTP(S) with urllib3, under :mod:`pipeline.remote_manifests`' rules.
 
 The host is resolved here and every address it resolves to is checked (:func:`check_address`) before urllib3
-connects to the first one, by that address: the host name goes only into the ``Host`` header, TLS SNI and the
-certificate check, so a DNS answer that changes between the check and the connect (DNS rebinding) changes nothing.
+connects to one, by that address: the host name goes only into the ``Host`` header, TLS SNI and the certificate
+check, so a DNS answer that changes between the check and the connect (DNS rebinding) changes nothing. When an
+address cannot be connected to (refused, unreachable, connect timeout), the next checked address is tried, in the
+resolver's order (an IPv6 address a host without IPv6 cannot reach, one dead server behind a name); no other
+address is ever connected to.
 Redirects are not followed by urllib3: each ``Location`` is checked like the first URL. The body is read in chunks
 and cut off past the size cap, whatever ``Content-Length`` said; the whole fetch, redirects included, must end
 within the connect and read timeouts together. Transient faults raise :class:`RemoteManifestUnavailable`
@@ -43,6 +46,10 @@ def resolve(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
+class _NotConnected(Exception):
+    """No connection to one address (refused, unreachable, connect timeout): the next checked address is tried."""
+
+
 class HttpManifestFetcher:
     """:class:`pipeline.ports.ManifestFetcher` over urllib3, one request per hop, no pooling across hosts."""
 
@@ -62,14 +69,11 @@ class HttpManifestFetcher:
 
     def fetch(self, url: str) -> bytes:
         policy = self._policy
-        if not policy.enabled:
-            raise RemoteManifestRefused(f"remote manifest {url} not fetched (MEDIA_INGEST_REMOTE_MANIFESTS=off)")
         current = url
         deadline = time.monotonic() + policy.connect_timeout + policy.read_timeout  # for every hop together
         for _ in range(policy.max_redirects + 1):
             target = check_url(current, policy)
-            address = self._address(target)
-            status, location, body = self._get(target, address, deadline)
+            status, location, body = self._get_any(target, self._addresses(target), deadline)
             if status in _REDIRECTS:
                 if not location:
                     raise RemoteManifestRefused(f"remote manifest {current}: HTTP {status} without a Location")
@@ -83,15 +87,28 @@ class HttpManifestFetcher:
             return body
         raise RemoteManifestRefused(f"remote manifest {url}: more than {policy.max_redirects} redirects")
 
-    def _address(self, target: Target) -> IPAddress:
-        """The first address of the target's host, after every one of them passed the checks."""
+    def _addresses(self, target: Target) -> list[IPAddress]:
+        """Every address of the target's host, in the resolver's order, once each of them passed the checks."""
         origin = target.origin
         literal = origin.address
         addresses = [str(literal)] if literal is not None else list(self._resolve(origin.host, origin.port))
         if not addresses:
             raise RemoteManifestRefused(f"remote manifest URL {target.url}: {origin.host} has no address")
         checked = [check_address(target, a, self._policy) for a in addresses]
-        return checked[0]
+        return list(dict.fromkeys(checked))
+
+    def _get_any(
+        self, target: Target, addresses: Sequence[IPAddress], deadline: float
+    ) -> tuple[int, str | None, bytes | None]:
+        """:meth:`_get` from the first of ``addresses`` that can be connected to; the last address's fault when
+        none can. Only a fault before the request was sent moves on: an answer, even 5xx, is the server's."""
+        for index, address in enumerate(addresses):
+            try:
+                return self._get(target, address, deadline)
+            except _NotConnected as exc:
+                if index == len(addresses) - 1:
+                    raise RemoteManifestUnavailable(str(exc)) from None
+        raise AssertionError("no address")  # _addresses returns at least one
 
     def _get(self, target: Target, address: IPAddress, deadline: float) -> tuple[int, str | None, bytes | None]:
         policy = self._policy
@@ -143,7 +160,9 @@ class HttpManifestFetcher:
             # A reset or EOF during the handshake is the network's fault, not the manifest's: retried.
             raise RemoteManifestUnavailable(f"remote manifest {target.url}: TLS handshake failed ({exc})") from None
         except urllib3.exceptions.NewConnectionError as exc:  # a subclass of the connect timeout in urllib3 2
-            raise RemoteManifestUnavailable(f"remote manifest {target.url}: cannot connect ({exc})") from None
+            raise _NotConnected(f"remote manifest {target.url}: cannot connect to {address} ({exc})") from None
+        except urllib3.exceptions.ConnectTimeoutError as exc:
+            raise _NotConnected(f"remote manifest {target.url}: timed out connecting to {address} ({exc})") from None
         except (urllib3.exceptions.TimeoutError, TimeoutError) as exc:
             raise RemoteManifestUnavailable(f"remote manifest {target.url}: timed out ({exc})") from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:

@@ -5,7 +5,17 @@ from __future__ import annotations
 import pytest
 
 from pipeline.errors import RemoteManifestRefused
-from pipeline.remote_manifests import FetchPolicy, Origin, check_address, check_url, parse_origin, parse_origins
+from pipeline.ports import CredentialReport
+from pipeline.remote_manifests import (
+    FetchPolicy,
+    Origin,
+    check_address,
+    check_url,
+    parse_origin,
+    parse_origins,
+    reference_url,
+    xmp_provenance,
+)
 
 ADOBE = FetchPolicy(allowed=(parse_origin("https://cai-manifests.adobe.com"),))
 
@@ -89,3 +99,35 @@ def test_a_listed_loopback_address_is_allowed_exactly() -> None:
         check_url("http://127.0.0.1:8081/m/x", policy)
     with pytest.raises(RemoteManifestRefused, match="loopback"):
         check_address(target, "127.0.0.2", policy)  # the name resolved elsewhere than the entry says
+
+
+@pytest.mark.parametrize(
+    ("text", "url"),
+    [
+        (
+            "https://cai-manifests.adobe.com/manifests/adobe-urn-uuid-1",
+            "https://cai-manifests.adobe.com/manifests/adobe-urn-uuid-1",
+        ),
+        ("  http://127.0.0.1:8080/m/x\n", "http://127.0.0.1:8080/m/x"),
+        ("file:///etc/passwd", None),
+        ("javascript:alert(1)", None),
+        ("https://", None),
+        ("https://user:secret@host.example/m", None),
+        ("https://host.example:99999/m", None),
+        ("https://host.example/a b", None),
+        ("https://host.example/\x7f", None),
+        ("https://host.example/" + "a" * 2048, None),
+        ("", None),
+    ],
+)
+def test_reference_url_takes_only_plain_http_urls(text: str, url: str | None) -> None:
+    assert reference_url(text) == url
+
+
+def test_the_xmp_provenance_of_a_file_without_a_manifest() -> None:
+    url = "https://cai-manifests.adobe.com/manifests/x"
+    fields = (("xmp", "CreatorTool", "Draw Things"), ("xmp", "provenance", url))
+    assert xmp_provenance(CredentialReport("absent", metadata_fields=fields)) == url
+    assert xmp_provenance(CredentialReport("unreadable", metadata_fields=fields)) is None  # judged by its manifest
+    assert xmp_provenance(CredentialReport("absent", metadata_fields=(("xmp", "provenance", "file:///x"),))) is None
+    assert xmp_provenance(CredentialReport("absent", metadata_fields=(("exif", "provenance", url),))) is None

@@ -53,6 +53,7 @@ from pipeline.credentials.raw import RawReport, report_from_raw
 from pipeline.credentials.trust import TrustFiles
 from pipeline.errors import ReaderFault, ReaderUnavailable, RemoteManifestRefused
 from pipeline.ports import CredentialReport, ManifestFetcher
+from pipeline.remote_manifests import reference_url, xmp_provenance
 from pipeline.spool import SPOOL_PREFIX, SPOOL_SUFFIX
 
 log = structlog.get_logger("media_ingest.reader")
@@ -208,17 +209,20 @@ class IsolatedCredentialReader:
         """Read ``path`` in the child; when it references a remote manifest store, fetch that (in this process:
         network, cache and retry belong to the worker) and read the asset once more against the fetched bytes.
 
-        Raises :class:`~pipeline.errors.RemoteManifestUnavailable` for a transient fetch fault (the task retries);
-        a refused fetch is an ``unreadable`` report whose reason says why, carrying ``manifest_url``.
+        The reference is the one c2pa reports, or, for a file c2pa finds no manifest in, an XMP
+        ``dcterms:provenance`` among the unsigned metadata fields (XMP that c2pa does not read: an MP4's ``uuid``
+        box, a GIF's XMP extension). Raises :class:`~pipeline.errors.RemoteManifestUnavailable` for a transient
+        fetch fault (the task retries); a refused fetch is an ``unreadable`` report whose reason says why, carrying
+        ``manifest_url`` and the file's generator traces, which may still label it.
         """
         report = self._read(path, None)
-        url = report.manifest_url
+        url = report.manifest_url or xmp_provenance(report)
         if url is None or self._manifests is None:
             return report
         try:
             data = self._manifests.fetch(url)
         except RemoteManifestRefused as exc:
-            return CredentialReport("unreadable", reason=str(exc), manifest_url=url)
+            return replace(report, provenance="unreadable", reason=str(exc), manifest_url=url)
         with tempfile.NamedTemporaryFile(
             dir=self._spool_dir, prefix=SPOOL_PREFIX, suffix=".manifest" + SPOOL_SUFFIX
         ) as manifest:
@@ -228,7 +232,12 @@ class IsolatedCredentialReader:
         reason = fetched.reason
         if fetched.provenance == "unreadable":
             reason = f"remote manifest {url}: {reason}"
-        return replace(fetched, manifest_url=url, reason=reason)
+        return replace(
+            fetched,
+            manifest_url=url,
+            reason=reason,
+            metadata_fields=fetched.metadata_fields or report.metadata_fields,
+        )
 
     def _read(self, path: Path, manifest: Path | None) -> CredentialReport:
         with self._lock:  # one request at a time per child: threads of one process take turns
@@ -305,7 +314,7 @@ class IsolatedCredentialReader:
             raise ReaderFault(f"the C2PA reader raised an unexpected error on this file: {answer['error']}")
         report = report_from_raw(answer)
         url = answer.get("manifest_url")
-        return replace(report, manifest_url=url) if isinstance(url, str) else report
+        return replace(report, manifest_url=reference_url(url)) if isinstance(url, str) else report
 
     def _await_ready(self, child: _Child) -> None:
         try:

@@ -16,6 +16,7 @@ from typing import Any, BinaryIO
 
 import c2pa
 
+from pipeline.adapters.credentials.bmff import xmp_packets
 from pipeline.credentials.manifest import CRJSON_KEY
 from pipeline.credentials.raw import RawReport, raw, report_from_raw
 from pipeline.credentials.traces import (
@@ -33,6 +34,7 @@ from pipeline.credentials.trust import TrustFiles
 from pipeline.credentials.xmp import xmp_source_types
 from pipeline.model import Provenance
 from pipeline.ports import CredentialReport
+from pipeline.remote_manifests import MAX_URL_CHARS, reference_url
 
 _STATES: dict[str, Provenance] = {"Trusted": "trusted", "Valid": "valid", "Invalid": "invalid"}
 
@@ -149,7 +151,15 @@ def _report(reader: Any) -> RawReport:
 def _unreadable(exc: Exception) -> RawReport:
     message = str(exc).strip() or type(exc).__name__
     if message.startswith("Remote:") or "remote manifest" in message.lower():
-        url = message.rsplit(" ", 1)[-1]
+        # The URL comes from the upload (its XMP dcterms:provenance), through c2pa's message: used only if it is one.
+        reference = message.rsplit(" ", 1)[-1]
+        url = reference_url(reference)
+        if url is None:  # not echoed: it may be megabytes, or carry credentials
+            return raw(
+                "unreadable",
+                f"remote manifest reference refused: not a usable http(s) URL ({len(reference)} characters; "
+                f"at most {MAX_URL_CHARS}, no credentials, whitespace or control characters)",
+            )
         return {**raw("unreadable", f"remote manifest not fetched ({url})"), "manifest_url": url}
     return raw("unreadable", f"malformed: {message}")
 
@@ -179,7 +189,7 @@ def _unsigned_metadata(path: Path) -> tuple[list[str], list[list[str]]]:
             fields += iptc_fields(IptcImagePlugin.getiptcinfo(image))
             return xmp_source_types(packet), [list(f) for f in bounded_fields(fields)]
     except UnidentifiedImageError:
-        return [], _container_metadata(path)
+        return _container_metadata(path)
     except (Image.DecompressionBombError, OSError, ValueError, SyntaxError, struct.error, EOFError, KeyError,
             TypeError):  # fmt: skip
         return [], []
@@ -191,8 +201,10 @@ decodes nothing to guess stream parameters. Tags live in the headers (MP4's ``mo
 past ``mdat`` when it comes last; Matroska's ``Tags``; the ID3 header)."""
 
 
-def _container_metadata(path: Path) -> list[list[str]]:
-    """Format and stream tags of an MP4/MOV, WebM/Matroska, MP3, WAV/AVI, Ogg or FLAC file, with PyAV (FFmpeg).
+def _container_metadata(path: Path) -> tuple[list[str], list[list[str]]]:
+    """IPTC DigitalSourceType and the trace fields of an MP4/MOV, WebM/Matroska, MP3, WAV/AVI, Ogg or FLAC file:
+    its format and stream tags, with PyAV (FFmpeg), and for ISO BMFF (MP4, MOV, M4A) the XMP packets of its
+    ``uuid``/``XMP_`` boxes, found by a bounded walk over box headers (:mod:`.bmff`: FFmpeg reads those only whole).
 
     Only files whose first bytes name one of those containers are opened, never arbitrary bytes; FFmpeg reads the
     headers, no frame is decoded. MP4 tags written with ``movflags=use_metadata_tags`` (ComfyUI's ``prompt``,
@@ -200,10 +212,12 @@ def _container_metadata(path: Path) -> list[list[str]]:
     """
     with path.open("rb") as stream:
         head = stream.read(12)
-    if not is_media_container(head):
-        return []
+        if not is_media_container(head):
+            return [], []
+        packets = [_parse_xmp(p) for p in xmp_packets(stream)] if head[4:8] == b"ftyp" else []
     import av
 
+    tags: list[tuple[object, object]] = []
     try:
         options = {"probesize": str(PROBE_BYTES), "analyzeduration": "0"}
         with av.open(str(path), options=options, metadata_errors="ignore") as container:
@@ -211,8 +225,26 @@ def _container_metadata(path: Path) -> list[list[str]]:
             for media in container.streams:
                 tags += list(media.metadata.items())
     except (av.FFmpegError, OSError, ValueError, UnicodeDecodeError):
-        return []
-    return [list(f) for f in bounded_fields(container_fields(tags))]
+        tags = []
+    fields: list[tuple[object, object, object]] = [*container_fields(tags)]
+    source_types: set[str] = set()
+    for packet in packets:
+        fields += xmp_fields(packet)
+        source_types.update(xmp_source_types(packet))
+    return sorted(source_types), [list(f) for f in bounded_fields(fields)]
+
+
+def _parse_xmp(packet: bytes) -> dict[str, Any]:
+    """An XMP packet parsed as Pillow parses an image's (``Image.getxmp``: defusedxml, namespaces dropped); ``{}``
+    for one that is not well-formed XML or declares entities."""
+    from PIL import Image
+
+    holder = Image.new("1", (1, 1))
+    holder.info["xmp"] = packet.strip(b"\x00 \t\r\n")
+    try:
+        return holder.getxmp()
+    except (SyntaxError, ValueError, RecursionError):  # ParseError; defusedxml's EntitiesForbidden; deep nesting
+        return {}
 
 
 def _exif_fields(image: Any) -> list[tuple[object, object, object]]:

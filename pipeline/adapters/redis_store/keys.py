@@ -17,6 +17,8 @@ All under ``Settings.key_prefix`` (``{p}``, default ``media-ingest``); the label
   actions that run, one per bucket/prefix scope; overlapping scopes exclude each other.
 * ``{p}:manifest:{sha of URL}`` — string, a fetched remote C2PA manifest store (its bytes), TTL
   ``remote_manifest_cache_ttl_seconds``.
+* ``{p}:manifest-flight:{sha of URL}`` — string, the token of the worker fetching that manifest now (single-flight
+  claim), ``PX`` one fetch bound (connect + read timeout).
 
 * ``{p}:override:{sha of bucket, key, ETag}`` — string, an operator's override of one object's label (or its
   revocation), JSON, no TTL; ``{p}:overrides`` — sorted set of their identities -> time set.
@@ -67,3 +69,7 @@ class Keys:
     def override(self, identity: str) -> str:
         """An operator override, by :func:`pipeline.ports.override_identity`."""
         return f"{self.prefix}:override:{digest(identity)}"
+
+    def manifest_flight(self, url: str) -> str:
+        """The single-flight claim on fetching the remote manifest at ``url``."""
+        return f"{self.prefix}:manifest-flight:{digest(url)}"

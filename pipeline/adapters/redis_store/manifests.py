@@ -1,45 +1,64 @@
-"""Fetched remote C2PA manifest stores, cached in Redis by URL with a TTL, so a manifest that many uploads
-reference is fetched once per TTL, not once per upload (:class:`CachedManifestFetcher`)."""
+"""Fetched remote C2PA manifest stores cached in Redis by URL with a TTL, and the single-flight claim on a URL
+(:class:`RedisManifestCache`), so a manifest that many uploads reference is fetched once per TTL, not once per
+upload, nor once per worker when a burst of uploads references it at the same moment."""
 
 from __future__ import annotations
+
+import secrets
 
 import redis
 
 from pipeline.adapters.redis_store.connection import translated
 from pipeline.adapters.redis_store.keys import Keys
-from pipeline.errors import RemoteManifestRefused
+from pipeline.manifest_cache import CachedManifestFetcher as _Cached
 from pipeline.ports import ManifestFetcher
-from pipeline.remote_manifests import FetchPolicy, check_url
+from pipeline.remote_manifests import FetchPolicy
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
 
 
-class CachedManifestFetcher:
-    """:class:`pipeline.ports.ManifestFetcher` that asks Redis first and keeps what ``inner`` fetched.
+class RedisManifestCache:
+    """:class:`pipeline.ports.ManifestCache` in Redis: ``{p}:manifest:{sha}`` holds a store's bytes (``EX`` the
+    TTL), ``{p}:manifest-flight:{sha}`` a claim's token (``SET NX PX``, released only by its token)."""
 
-    Only successful fetches are kept: a refusal or a transient fault is asked again next time (the allow-list or
-    the server may have changed), and the URL is checked against the allow-list before the cache is asked. The
-    bytes are cached as fetched; the reader validates them against each asset.
-    """
+    def __init__(self, client: redis.Redis, *, prefix: str) -> None:
+        self._client = client
+        self._keys = Keys(prefix)
+        self._release = client.register_script(_RELEASE)
+
+    def get(self, url: str) -> bytes | None:
+        with translated("read the remote manifest cache"):
+            cached = self._client.get(self._keys.manifest(url))
+        return cached if isinstance(cached, bytes) else None
+
+    def put(self, url: str, body: bytes, ttl_seconds: int) -> None:
+        with translated("write the remote manifest cache"):
+            self._client.set(self._keys.manifest(url), body, ex=ttl_seconds)
+
+    def claim(self, url: str, ttl_ms: int) -> str | None:
+        token = secrets.token_hex(16)
+        with translated("claim a remote manifest fetch"):
+            taken = self._client.set(self._keys.manifest_flight(url), token, nx=True, px=ttl_ms)
+        return token if taken else None
+
+    def claimed(self, url: str) -> bool:
+        with translated("read a remote manifest fetch claim"):
+            return bool(self._client.exists(self._keys.manifest_flight(url)))
+
+    def release(self, url: str, token: str) -> None:
+        with translated("release a remote manifest fetch claim"):
+            self._release(keys=[self._keys.manifest_flight(url)], args=[token])
+
+
+class CachedManifestFetcher(_Cached):
+    """:class:`pipeline.manifest_cache.CachedManifestFetcher` over :class:`RedisManifestCache`."""
 
     def __init__(
         self, inner: ManifestFetcher, client: redis.Redis, *, policy: FetchPolicy, prefix: str, ttl_seconds: int
     ) -> None:
-        self._inner = inner
-        self._policy = policy
-        self._client = client
-        self._keys = Keys(prefix)
-        self._ttl = ttl_seconds
-
-    def fetch(self, url: str) -> bytes:
-        if not self._policy.enabled:
-            raise RemoteManifestRefused(f"remote manifest {url} not fetched (MEDIA_INGEST_REMOTE_MANIFESTS=off)")
-        check_url(url, self._policy)  # a cached manifest of an origin taken off the allow-list is not used
-        key = self._keys.manifest(url)
-        with translated("read the remote manifest cache"):
-            cached = self._client.get(key)
-        if isinstance(cached, bytes):
-            return cached
-        body = self._inner.fetch(url)
-        if self._ttl > 0:
-            with translated("write the remote manifest cache"):
-                self._client.set(key, body, ex=self._ttl)
-        return body
+        super().__init__(inner, RedisManifestCache(client, prefix=prefix), policy=policy, ttl_seconds=ttl_seconds)

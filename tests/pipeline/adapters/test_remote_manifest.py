@@ -100,13 +100,6 @@ def test_connection_refused_is_transient() -> None:
         HttpManifestFetcher(FetchPolicy(allowed=parse_origins(origin))).fetch(origin + "/m/ok")
 
 
-def test_off_means_no_request(server: ManifestServer) -> None:
-    policy = FetchPolicy(allowed=(parse_origin(server.origin),), enabled=False)
-    with pytest.raises(RemoteManifestRefused, match="MEDIA_INGEST_REMOTE_MANIFESTS=off"):
-        HttpManifestFetcher(policy).fetch(server.url("/m/ok"))
-    assert server.requests == []
-
-
 def test_a_listed_name_that_resolves_to_a_private_address_is_not_connected() -> None:
     """Every address the resolver answers is checked before the connection; one private answer refuses all."""
     asked: list[tuple[str, int]] = []
@@ -154,3 +147,66 @@ def test_https_to_a_listed_address_with_an_untrusted_certificate_is_refused(tmp_
         ca = tmp_path / "ca.pem"
         trusted = HttpManifestFetcher(FetchPolicy(allowed=parse_origins(server.origin)), ca_certs=str(ca))
         assert trusted.fetch(server.url("/m/ok")) == b"manifest"
+
+
+def _check_any_address(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Let loopback addresses pass the address check for a name, as resolved public addresses would; the addresses
+    checked are recorded."""
+    from pipeline.adapters import remote_manifest
+
+    checked: list[str] = []
+
+    def check(target: object, address: str, policy: object) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+        checked.append(address)
+        return ipaddress.ip_address(address)
+
+    monkeypatch.setattr(remote_manifest, "check_address", check)
+    return checked
+
+
+def test_each_checked_address_is_tried_in_turn(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The name resolves to two addresses; nothing listens on the first (127.0.0.2), the second serves."""
+    checked = _check_any_address(monkeypatch)
+    ca, cert, key = tls_files(tmp_path, ["manifests.test"])
+    with manifest_server(tls=(cert, key)) as server:
+        server.manifests["ok"] = b"manifest"
+        port = int(server.origin.rsplit(":", 1)[1])
+        fetch = HttpManifestFetcher(
+            FetchPolicy(allowed=parse_origins(f"https://manifests.test:{port}")),
+            resolver=lambda host, port: ["127.0.0.2", "127.0.0.1"],
+            ca_certs=str(ca),
+        )
+        assert fetch.fetch(f"https://manifests.test:{port}/m/ok") == b"manifest"
+        assert server.requests == ["/m/ok"]
+    assert checked == ["127.0.0.2", "127.0.0.1"]  # both checked before the first connection
+
+
+def test_when_no_checked_address_connects_the_fault_is_transient(monkeypatch: pytest.MonkeyPatch) -> None:
+    _check_any_address(monkeypatch)
+    with manifest_server() as stopped:
+        port = int(stopped.origin.rsplit(":", 1)[1])
+    fetch = HttpManifestFetcher(
+        FetchPolicy(allowed=parse_origins(f"https://manifests.test:{port}")),
+        resolver=lambda host, port: ["127.0.0.2", "127.0.0.3"],
+    )
+    with pytest.raises(RemoteManifestUnavailable, match=r"cannot connect to 127\.0\.0\.3"):
+        fetch.fetch(f"https://manifests.test:{port}/m/ok")
+
+
+def test_a_server_error_from_the_first_address_is_not_retried_elsewhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only a failed connection moves on: an answer (here 503) is the server's, retried later as a whole."""
+    checked = _check_any_address(monkeypatch)
+    ca, cert, key = tls_files(tmp_path, ["manifests.test"])
+    with manifest_server(tls=(cert, key)) as server:
+        port = int(server.origin.rsplit(":", 1)[1])
+        fetch = HttpManifestFetcher(
+            FetchPolicy(allowed=parse_origins(f"https://manifests.test:{port}")),
+            resolver=lambda host, port: ["127.0.0.1", "127.0.0.1", "127.0.0.2"],
+            ca_certs=str(ca),
+        )
+        with pytest.raises(RemoteManifestUnavailable, match="HTTP 503"):
+            fetch.fetch(f"https://manifests.test:{port}/status/503")
+        assert server.requests == ["/status/503"]
+    assert checked == ["127.0.0.1", "127.0.0.1", "127.0.0.2"]

@@ -16,7 +16,7 @@ A1111 = "AUTOMATIC1111 Stable Diffusion web UI"
 EXPECTED: dict[str, tuple[str, str | None, str | None]] = {
     "automatic1111_cropped.png": ("ai_generated", A1111, "png-text"),
     "automatic1111_cropped.jpg": ("ai_generated", A1111, "exif"),
-    "img2img_cropped.png": ("ai_generated", "ComfyUI", "png-text"),
+    "img2img_cropped.png": ("ai_edited", "ComfyUI", "png-text"),
     "night_evening_day_morning_cropped.png": ("ai_generated", "ComfyUI", "png-text"),
     "noisy_latents_3_subjects_cropped.png": ("ai_generated", "ComfyUI", "png-text"),
     "unclip_2pass_cropped.png": ("ai_generated", "ComfyUI", "png-text"),

@@ -228,3 +228,139 @@ def test_the_fetched_store_leaves_no_file_in_the_spool_dir(
     finally:
         reader.close()
     assert list(spool.iterdir()) == []
+
+
+def xmp_jpeg(tmp_path: Path, name: str, description: str) -> Path:
+    """A JPEG (no C2PA) whose XMP packet holds ``description``'s properties, written by hand."""
+    import io
+
+    from PIL import Image
+
+    xmp = (
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        '<rdf:Description rdf:about="" xmlns:dcterms="http://purl.org/dc/terms/" '
+        f'xmlns:xmp="http://ns.adobe.com/xap/1.0/">{description}</rdf:Description></rdf:RDF></x:xmpmeta>'
+    ).encode()
+    out = io.BytesIO()
+    with Image.open(io.BytesIO(make_jpeg(seed=6))) as image:
+        image.save(out, "JPEG", xmp=xmp)
+    path = tmp_path / name
+    path.write_bytes(out.getvalue())
+    return path
+
+
+def test_a_refused_reference_keeps_the_generator_traces(
+    trust: TrustFiles, server: ManifestServer, tmp_path: Path
+) -> None:
+    """Off the allow-list, the fetch is refused; the file's own trace still labels it AI, and the record says both."""
+    with manifest_server() as unlisted:
+        url = unlisted.url("/m/elsewhere")
+        path = xmp_jpeg(
+            tmp_path,
+            "traced-remote.jpg",
+            f"<dcterms:provenance>{url}</dcterms:provenance><xmp:CreatorTool>Draw Things</xmp:CreatorTool>",
+        )
+        reader = reader_for(trust, server)
+        try:
+            report = reader.read(path)
+        finally:
+            reader.close()
+        assert unlisted.requests == []
+    assert (report.provenance, report.manifest_url) == ("unreadable", url)
+    assert ("xmp", "CreatorTool", "Draw Things") in report.metadata_fields
+    policy = load_policy(DEFAULT_POLICY)
+    decision = decide(report, policy)
+    record = build_record(report=report, decision=decision, policy_version=policy.version, duration_ms=1.0)
+    assert (record.label, record.generator, record.label_source) == ("ai_generated", "Draw Things", "xmp")
+    assert record.manifest_url == url
+    assert record.reason is not None and "not on the allow-list" in record.reason and url in record.reason
+
+
+@pytest.mark.parametrize(
+    "reference",
+    [
+        "https://" + "a" * 3000 + ".example/m",
+        "https://user:secret@manifests.example/m",
+        "file:///etc/passwd",  # c2pa itself reports no reference for this one: absent
+    ],
+)
+def test_a_reference_that_is_not_an_http_url_is_not_used(
+    trust: TrustFiles, server: ManifestServer, tmp_path: Path, reference: str
+) -> None:
+    """c2pa reports any URL its parser takes from the upload's XMP; one that is too long or carries credentials is
+    neither fetched nor written to the record, nor echoed in the reason."""
+    path = xmp_jpeg(tmp_path, "bad-reference.jpg", f"<dcterms:provenance>{reference}</dcterms:provenance>")
+    reader = reader_for(trust, server)
+    try:
+        report = reader.read(path)
+    finally:
+        reader.close()
+    assert server.requests == []
+    assert report.manifest_url is None
+    if reference.startswith("file:"):
+        assert report.provenance == "absent"
+        return
+    assert report.provenance == "unreadable"
+    assert report.reason == (
+        f"remote manifest reference refused: not a usable http(s) URL ({len(reference)} characters; at most 2048, "
+        "no credentials, whitespace or control characters)"
+    )
+
+
+def provenance_xmp(url: str) -> str:
+    return (
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        '<rdf:Description rdf:about="" xmlns:dcterms="http://purl.org/dc/terms/" '
+        f'xmlns:xmp="http://ns.adobe.com/xap/1.0/"><dcterms:provenance>{url}</dcterms:provenance>'
+        "<xmp:CreatorTool>Draw Things</xmp:CreatorTool></rdf:Description></rdf:RDF></x:xmpmeta>"
+    )
+
+
+def test_a_dcterms_provenance_c2pa_does_not_report_is_followed(
+    pki: TestPKI, trust: TrustFiles, server: ManifestServer, tmp_path: Path
+) -> None:
+    """A MOV's XMP in ``moov/udta/XMP_``: c2pa finds no manifest and reports no reference (absent); the reference
+    in the XMP the trace reader parsed is fetched under the same rules and the asset validated against it."""
+    from testkit.traces import container, with_udta_xmp
+
+    url = server.url("/m/elsewhere")
+    _, server.manifests["elsewhere"] = sign_remote(pki, make_jpeg(seed=4), "image/jpeg", AI, url)
+    path = tmp_path / "reference.mov"
+    path.write_bytes(with_udta_xmp(container("mov", {}), provenance_xmp(url)))
+    without = IsolatedCredentialReader(trust, timeout=30)  # what c2pa and the trace reader say on their own
+    reader = reader_for(trust, server)
+    try:
+        alone = without.read(path)
+        report = reader.read(path)
+    finally:
+        without.close()
+        reader.close()
+    assert (alone.provenance, alone.manifest_url) == ("absent", None)
+    assert ("xmp", "provenance", url) in alone.metadata_fields
+    assert server.requests == ["/m/elsewhere"]
+    # The store was signed over another asset: validated against this one, it is never borrowed.
+    assert report.manifest_url == url
+    assert report.provenance == "invalid"
+    assert report.store is not None and report.store.failure_codes
+
+
+def test_a_dcterms_provenance_off_the_list_is_not_requested_and_the_trace_labels(
+    trust: TrustFiles, server: ManifestServer, tmp_path: Path
+) -> None:
+    from testkit.traces import container, with_udta_xmp
+
+    with manifest_server() as unlisted:
+        url = unlisted.url("/m/x")
+        path = tmp_path / "unlisted.mov"
+        path.write_bytes(with_udta_xmp(container("mov", {}), provenance_xmp(url)))
+        reader = reader_for(trust, server)
+        try:
+            report = reader.read(path)
+        finally:
+            reader.close()
+        assert unlisted.requests == []
+    assert (report.provenance, report.manifest_url) == ("unreadable", url)
+    assert report.reason is not None and "not on the allow-list" in report.reason
+    policy = load_policy(DEFAULT_POLICY)
+    decision = decide(report, policy)
+    assert (decision.label, decision.generator, decision.label_source) == ("ai_generated", "Draw Things", "xmp")
