@@ -86,7 +86,7 @@ def label(r: CredentialReport, p: Policy) -> str:
 
 
 def test_shipped_policy(policy):
-    assert policy.version == "2026.12-1"
+    assert policy.version == "2026.12-2"
     assert policy.ai_generated == {"trainedAlgorithmicMedia", "trainedAlgorithmicData", "c2pa:trainedAlgorithmicData"}
     assert policy.ai_edited == {"compositeWithTrainedAlgorithmicMedia", "compositeSynthetic"}
     assert policy.generative == policy.ai_generated | policy.ai_edited
@@ -518,7 +518,7 @@ def test_any_two_versions_compare_even_with_words_in_them():
 
 def test_a_bare_number_version_is_refused(tmp_path):
     path = tmp_path / "policy.toml"
-    path.write_text(DEFAULT_POLICY.read_text().replace('version = "2026.12-1"', "version = 2026.10"))
+    path.write_text(DEFAULT_POLICY.read_text().replace('version = "2026.12-2"', "version = 2026.10"))
     with pytest.raises(PolicyError, match="version must be a quoted"):
         load_policy(path)
 

@@ -26,7 +26,7 @@ from testkit.pki import make_test_pki
 from testkit.signing import sign
 
 BUCKET = "uploads"
-POLICY_VERSION = "2026.12-1"
+POLICY_VERSION = "2026.12-2"
 
 # What each standard sample must come out as: (label, provenance). Kept here, independent of samples.py.
 EXPECTED = {
