@@ -26,6 +26,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from cryptography import x509
@@ -201,3 +202,35 @@ def _datetime(value: object, name: str) -> datetime:
     except ValueError:
         raise ValueError(f"{name} must be an ISO 8601 date-time, not {value!r}") from None
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+LIST_INFO_SUFFIX = ".lote.json"
+"""Beside a PEM bundle made from a published list (``anchors.pem.lote.json``): its :class:`ListInfo` as JSON,
+written by ``media-ingest trust refresh``."""
+
+
+def list_info_path(pem: Path) -> Path:
+    return pem.with_name(pem.name + LIST_INFO_SUFFIX)
+
+
+def read_list_info(pem: Path) -> ListInfo | None:
+    """The published list a PEM bundle was made from; None for a bundle that was not (or whose file is unreadable)."""
+    try:
+        data = json.loads(list_info_path(pem).read_text())
+        return ListInfo.from_dict(data) if isinstance(data, Mapping) else None
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def stale_notes(files: list[tuple[str, Path | None]], now: datetime | None = None) -> list[str]:
+    """One line per configured list that is past its next update, for ``/readyz`` (``files``: (kind, PEM path))."""
+    notes = []
+    for kind, pem in files:
+        info = read_list_info(pem) if pem else None
+        if info is not None and info.stale(now):
+            notes.append(
+                f"trust list {info.name!r} ({kind}, sequence {info.sequence}) is stale: its next update was due "
+                f"{info.next_update}; run `media-ingest trust refresh` (docs/operations.md, 'A stale or broken "
+                "trust list')"
+            )
+    return notes

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from pipeline.credentials.lote import ListInfo, looks_like_lote, parse_lote
+from pipeline.credentials.lote import ListInfo, list_info_path, looks_like_lote, parse_lote, read_list_info
 from pipeline.credentials.trust import (
     TrustFiles,
     check_trust_config,
@@ -67,14 +67,6 @@ def show(settings: Settings) -> dict[str, Any]:
     }
 
 
-LIST_INFO_SUFFIX = ".lote.json"
-"""Beside a PEM bundle made from a published list (``anchors.pem.lote.json``): the list's name, sequence, dates."""
-
-
-def list_info_path(pem: Path) -> Path:
-    return pem.with_name(pem.name + LIST_INFO_SUFFIX)
-
-
 def published_lists(settings: Settings) -> list[dict[str, Any]]:
     """Each configured bundle that ``trust refresh`` made from a published list: its name, sequence, issue and
     next-update dates and whether it is stale (past its next update)."""
@@ -87,10 +79,7 @@ def published_lists(settings: Settings) -> list[dict[str, Any]]:
 
 
 def _list_info(pem: Path) -> ListInfo | None:
-    try:
-        return ListInfo.from_dict(json.loads(list_info_path(pem).read_text()))
-    except (OSError, ValueError, TypeError):
-        return None
+    return read_list_info(pem)
 
 
 def _str(path: Path | None) -> str | None:
