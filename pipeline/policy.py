@@ -15,6 +15,7 @@ The rules, in order (docs/labels.md has the table):
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import tomllib
 from collections.abc import Iterable
@@ -225,6 +226,8 @@ def is_locked(label: str, label_source: str | None, provenance: str) -> bool:
 
 def decide(report: CredentialReport, policy: Policy) -> Decision:
     """Apply the policy to what the reader found."""
+    if report.manifest_provenance is not None:  # c2pa counted an identity's failure: judge the manifest's own
+        report = dataclasses.replace(report, provenance=report.manifest_provenance)
     store = report.store
     if report.provenance == "absent" or store is None or store.active_manifest is None:
         reason = report.reason or "no Content Credentials"

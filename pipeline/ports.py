@@ -36,6 +36,10 @@ class CredentialReport:
     file has no manifest, an unreadable one or an invalid one."""
     manifest_url: str | None = None
     """The remote manifest store's URL when the asset only references one (fetched, or the reason says why not)."""
+    manifest_provenance: Provenance | None = None
+    """The manifest's own validity when it differs from :attr:`provenance` (c2pa's verdict) only because c2pa
+    counted a CAWG identity assertion's failure (:mod:`pipeline.credentials.identity`); None when they agree. The
+    label is decided on this one: an identity failure changes neither the manifest's validity nor the label."""
 
 
 class CredentialReader(Protocol):

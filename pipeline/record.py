@@ -28,7 +28,7 @@ METADATA_PREFIX = "aigc-"
 MAX_TEXT_CHARS = 1024
 """Longest string in a record, in characters (a cut one ends in ``…``). Real claim generators, signer names and
 explanations are well under 200; S3 and MinIO keys are at most 1024 bytes, so an object key is never cut."""
-MAX_ITEMS = {"digital_source_types": 32, "failures": 64, "signals": 64}
+MAX_ITEMS = {"digital_source_types": 32, "failures": 64, "signals": 64, "identities": 16}
 """Most entries kept in each list field. The IPTC and C2PA vocabularies have about 20 source types; a file with
 more than a handful of validation failures or manifests is rare."""
 MAX_NESTED_ITEMS = 32
@@ -51,6 +51,7 @@ _DESCRIPTIVE = (
     "digital_source_types",
     "failures",
     "signals",
+    "identities",
 )
 """Fields a record too large even after the per-field caps shrinks first (the object's identity comes last)."""
 _SHRINK = (
@@ -111,6 +112,13 @@ class LabelRecord:
     truncated: list[str] = field(default_factory=list)
     """Names of the fields that were cut to the caps (sorted; ``[]`` when nothing was): a cut string ends in ``…``,
     a cut list keeps its first entries. A consumer that compares names exactly must check this first."""
+    identities: list[dict[str, Any]] = field(default_factory=list)
+    """The active manifest's CAWG identity assertions, ``{"assertion", "who", "how", "status", "roles", "codes"}``
+    (:class:`pipeline.credentials.identity.Identity`): reported only, they never change ``provenance``, ``failures``
+    or ``label``."""
+    manifest_provenance: str | None = None
+    """The manifest's own validity when c2pa's verdict (``provenance``) differs from it only because c2pa counted
+    a CAWG identity failure (c2pa-python 0.38 does); the label is decided on it. Null when they agree."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -160,6 +168,8 @@ def build_record(
             batch_id=batch_id,
             source=source,
             manifest_url=report.manifest_url,
+            identities=[i.to_dict() for i in report.store.identities] if report.store else [],
+            manifest_provenance=report.manifest_provenance,
             locked=is_locked(decision.label, decision.label_source, report.provenance),
         )
     )

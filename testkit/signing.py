@@ -177,3 +177,47 @@ def definition(
 
 def created(source_type: str, **extra: Any) -> dict[str, Any]:
     return {"action": "c2pa.created", "digitalSourceType": source_type, **extra}
+
+
+def sign_with_identity(
+    pki: TestPKI,
+    data: bytes,
+    mime: str,
+    manifest: Mapping[str, Any],
+    *,
+    trusted: bool = True,
+    identity_trusted: bool = False,
+    roles: Sequence[str] = ("cawg.creator",),
+) -> bytes:
+    """Like :func:`sign`, plus a CAWG X.509 identity assertion (``cawg.identity``, ``sig_type`` ``cawg.x509.cose``)
+    signed by the trusted or untrusted identity of ``pki`` (``identity_trusted``), naming ``roles``.
+
+    c2pa-rs builds the identity signer only from settings (``signer`` and ``cawg_x509_signer``, both ``local``);
+    c2pa-python 0.38 has no public way to sign with the Context's settings signer, so the Builder is told it has
+    one (``_has_context_signer``), and ``Builder.sign`` takes c2pa's own ``c2pa_builder_sign_context`` path.
+    c2pa-rs 0.91 verifies an X.509 identity against no identity trust list (it has no ``cawg_trust`` settings),
+    so every such identity reads back ``cawg.x509.credential.untrusted`` whichever chain signed it.
+    """
+
+    def local(chain: bytes, key: bytes, **extra: Any) -> dict[str, Any]:
+        return {"local": {"alg": "es256", "sign_cert": chain.decode(), "private_key": key.decode(), **extra}}
+
+    def pair(good: bool) -> tuple[bytes, bytes]:
+        if good:
+            return pki.trusted_chain_pem, pki.trusted_key_pem
+        return pki.untrusted_chain_pem, pki.untrusted_key_pem
+
+    signer, identity = pair(trusted), pair(identity_trusted)
+    settings = {
+        **pki.c2pa_settings(),
+        "builder": {"thumbnail": {"long_edge": _THUMBNAIL_LONG_EDGE}},
+        "signer": local(*signer),
+        "cawg_x509_signer": local(*identity, referenced_assertions=["c2pa.actions"], roles=list(roles)),
+    }
+    definition = copy.deepcopy(dict(manifest))
+    definition.setdefault("format", mime)
+    output = io.BytesIO()
+    with c2pa.Context.from_dict(settings) as context, c2pa.Builder(definition, context) as builder:
+        builder._has_context_signer = True  # see the docstring
+        builder.sign(mime, io.BytesIO(data), output)
+    return output.getvalue()

@@ -307,7 +307,14 @@ def serve_metrics(settings: Settings, port: int, check: Callable[[], str | None]
     def ready() -> str | None:
         return redis_ready(client) or check()
 
-    serve(port, registry_for_process(backlog), ready)
+    from pipeline.credentials.lote import stale_notes
+    from workers.metrics import TrustListCollector
+
+    lists = [("anchors", settings.trust_anchors), ("allowed", settings.trust_allowed)]
+    registry = registry_for_process(backlog)
+    registry.register(TrustListCollector(lists))
+    # A stale list is the last good copy: the process stays ready and says so (docs/operations.md).
+    serve(port, registry, ready, lambda: stale_notes(lists))
 
 
 @contextlib.contextmanager

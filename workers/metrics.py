@@ -15,6 +15,8 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
@@ -124,6 +126,43 @@ class BacklogCollector(Collector):
         ]
 
 
+class TrustListCollector(Collector):
+    """Gauges of the published trust lists this process validates against, read from the files at scrape time
+    (``trust refresh`` replaces them while the process runs)."""
+
+    def __init__(self, files: list[tuple[str, Path | None]]) -> None:
+        self._files = files
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        from pipeline.credentials.lote import read_list_info
+
+        stale = GaugeMetricFamily(
+            "media_ingest_trust_list_stale",
+            "1 while a published trust list is past its next update (run `media-ingest trust refresh`), else 0.",
+            labels=["file", "list"],
+        )
+        due = GaugeMetricFamily(
+            "media_ingest_trust_list_next_update_timestamp_seconds",
+            "When a published trust list's next issue is due (Unix time; absent for a closed list).",
+            labels=["file", "list"],
+        )
+        sequence = GaugeMetricFamily(
+            "media_ingest_trust_list_sequence",
+            "Sequence number of the published trust list loaded.",
+            labels=["file", "list"],
+        )
+        for kind, path in self._files:
+            info = read_list_info(path) if path else None
+            if info is None:
+                continue
+            labels = [kind, info.name]
+            stale.add_metric(labels, 1.0 if info.stale() else 0.0)
+            sequence.add_metric(labels, float(info.sequence))
+            if info.next_update:
+                due.add_metric(labels, datetime.fromisoformat(info.next_update).timestamp())
+        return [stale, due, sequence]
+
+
 def registry_for_process(backlog: Collector | None) -> CollectorRegistry:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
@@ -140,8 +179,14 @@ class _QuietHandler(WSGIRequestHandler):
         pass
 
 
-def serve(port: int, registry: CollectorRegistry, ready: Callable[[], str | None]) -> WSGIServer:
-    """Start the metrics/health server in a daemon thread. ``ready()`` returns None when ready, else why not."""
+def serve(
+    port: int,
+    registry: CollectorRegistry,
+    ready: Callable[[], str | None],
+    notes: Callable[[], list[str]] | None = None,
+) -> WSGIServer:
+    """Start the metrics/health server in a daemon thread. ``ready()`` returns None when ready, else why not;
+    ``notes()`` lines that ``/readyz`` adds without making the process unready (a stale trust list)."""
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterator[bytes]:
         path = environ.get("PATH_INFO", "/")
@@ -156,7 +201,8 @@ def serve(port: int, registry: CollectorRegistry, ready: Callable[[], str | None
             problem = ready()
             status = "200 OK" if problem is None else "503 Service Unavailable"
             start_response(status, [("Content-Type", "text/plain")])
-            return iter([(problem or "ready").encode() + b"\n"])
+            lines = [problem or "ready", *(notes() if notes is not None else [])]
+            return iter(["".join(f"{line}\n" for line in lines).encode()])
         start_response("404 Not Found", [("Content-Type", "text/plain")])
         return iter([b"try /metrics, /healthz or /readyz\n"])
 

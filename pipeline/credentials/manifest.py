@@ -18,6 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pipeline.credentials.identity import Identity, identities, manifest_codes
+
 IPTC_SOURCE_TYPE_PREFIX = "cv.iptc.org/newscodes/digitalsourcetype/"
 C2PA_SOURCE_TYPE_PREFIX = "c2pa.org/digitalsourcetype/"
 
@@ -126,6 +128,9 @@ class ManifestStore:
     """Every manifest of the store built from crJSON, in crJSON's order (active first); empty when the dict given to
     :func:`parse_store` carried no :data:`CRJSON_KEY`. Unlike :attr:`manifests` it tells v1 actions from v2 and keeps
     assertion instance labels; it may also hold a manifest ``json()`` left out."""
+    identities: tuple[Identity, ...] = field(default=(), compare=False)
+    """The active manifest's CAWG identity assertions (:mod:`pipeline.credentials.identity`); their failures are
+    not in :attr:`failure_codes` and do not change :attr:`validation_state`."""
 
     @property
     def active_manifest(self) -> Manifest | None:
@@ -162,15 +167,14 @@ def parse_store(doc: Mapping[str, Any]) -> ManifestStore:
     """Build a :class:`ManifestStore` from c2pa's manifest-store JSON (as a dict), plus crJSON when it carries some."""
     raw = doc.get("manifests") or {}
     manifests = {str(label): _manifest(str(label), body) for label, body in raw.items() if isinstance(body, dict)}
-    codes = sorted(
-        {str(s.get("code")) for s in doc.get("validation_status") or [] if isinstance(s, dict) and s.get("code")}
-    )
+    codes = manifest_codes(doc)  # an identity assertion's failures are not the manifest's
     return ManifestStore(
         active=doc.get("active_manifest"),
         manifests=manifests,
         validation_state=doc.get("validation_state"),
         failure_codes=tuple(codes),
         crjson_manifests=_crjson_manifests(doc.get(CRJSON_KEY)),
+        identities=identities(doc),
     )
 
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from pipeline.credentials.identity import manifest_state
 from pipeline.credentials.manifest import parse_store
 from pipeline.credentials.traces import bounded_fields
-from pipeline.model import PROVENANCES
+from pipeline.model import PROVENANCES, Provenance
 from pipeline.ports import CredentialReport
 
 RawReport = dict[str, Any]
@@ -39,4 +40,14 @@ def report_from_raw(data: RawReport) -> CredentialReport:
         return CredentialReport(
             "unreadable", reason="manifest store holds no readable manifest", store=store, metadata_fields=fields
         )
-    return CredentialReport(provenance, store=store, reason=data.get("reason"), metadata_fields=fields)
+    own = _STATES.get(str(manifest_state(doc, store.validation_state)))
+    return CredentialReport(
+        provenance,
+        store=store,
+        reason=data.get("reason"),
+        metadata_fields=fields,
+        manifest_provenance=own if own is not None and own != provenance else None,
+    )
+
+
+_STATES: dict[str, Provenance] = {"Trusted": "trusted", "Valid": "valid", "Invalid": "invalid"}

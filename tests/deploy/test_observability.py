@@ -121,6 +121,7 @@ def test_the_metrics_found_in_the_source_are_the_ones_the_registry_holds():
 
     collector = workers.metrics.BacklogCollector(Redis(), queue="q", stream="s", prefix="p")
     gauges = {family.name for family in collector.collect()}
+    gauges |= {family.name for family in workers.metrics.TrustListCollector([]).collect()}  # read from the files
     assert gauges == {
         m.name
         for m in metrics.values()

@@ -3,14 +3,16 @@ from Redis at scrape time, and the /metrics, /healthz, /readyz server."""
 
 from __future__ import annotations
 
+import json
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
-from prometheus_client import REGISTRY, CollectorRegistry, Counter
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, generate_latest
 
 from workers import metrics
 from workers.metrics import BacklogCollector, redis_ready, registry_for_process, serve
@@ -128,3 +130,37 @@ def test_the_server_answers_metrics_liveness_and_readiness(server: Any) -> None:
     assert get(f"{base}/readyz") == (503, "text/plain", "no successful poll for 95s\n")
     assert get(f"{base}/healthz")[0] == 200, "alive while not ready"
     assert get(f"{base}/other") == (404, "text/plain", "try /metrics, /healthz or /readyz\n")
+
+
+def test_a_stale_trust_list_is_a_gauge_and_a_readyz_note_not_unreadiness(tmp_path: Path) -> None:
+    import datetime
+
+    from pipeline.credentials.lote import list_info_path, parse_lote, stale_notes
+    from testkit.pki import make_test_pki
+    from testkit.trust_lists import make_lote, service
+    from workers.metrics import TrustListCollector
+
+    pki = make_test_pki()
+    long_ago = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=100)
+    info = parse_lote(
+        make_lote([("A", [service(pki.root_pem)])], name="C2PA Trust List", sequence=5, issued=long_ago)
+    ).info
+    pem = tmp_path / "anchors.pem"
+    pem.write_bytes(pki.root_pem)
+    list_info_path(pem).write_text(json.dumps(info.__dict__))
+    lists: list[tuple[str, Path | None]] = [("anchors", pem), ("allowed", None)]
+
+    registry = CollectorRegistry()
+    registry.register(TrustListCollector(lists))
+    text = generate_latest(registry).decode()
+    assert 'media_ingest_trust_list_stale{file="anchors",list="C2PA Trust List"} 1.0' in text
+    assert 'media_ingest_trust_list_sequence{file="anchors",list="C2PA Trust List"} 5.0' in text
+
+    httpd = serve(0, registry, lambda: None, lambda: stale_notes(lists))
+    try:
+        status, _, body = get(f"http://127.0.0.1:{httpd.server_port}/readyz")
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert status == 200
+    assert body.startswith("ready\ntrust list 'C2PA Trust List' (anchors, sequence 5) is stale")

@@ -172,6 +172,13 @@ def trust_lists(loaded: Mapping[str, Any]) -> None:
         return
     for kind, path in loaded["files"].items():
         print(f"{kind:>8}: {path or '(not set)'}")
+    for entry in loaded.get("lists", []):
+        when = (entry["next_update"] or "none (closed list)")[:10]
+        print(
+            f"{entry['file']:>8}: {entry['name']}, sequence {entry['sequence']}, issued {entry['issued'][:10]}, "
+            f"next update {when}"
+            + (" STALE: past its next update, run `media-ingest trust refresh`" if entry["stale"] else "")
+        )
     rows = [dict(c, expires=c["not_after"][:10] + (" EXPIRED" if c["expired"] else "")) for c in loaded["certificates"]]
     print()
     table(rows, [("kind", 7), ("name", 50), ("expires", 18), ("sha256", 16)])

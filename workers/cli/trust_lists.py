@@ -17,6 +17,7 @@ a restart.
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import tempfile
 import urllib.request
@@ -25,6 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from pipeline.credentials.lote import ListInfo, list_info_path, looks_like_lote, parse_lote, read_list_info
 from pipeline.credentials.trust import (
     TrustFiles,
     check_trust_config,
@@ -54,6 +56,7 @@ def show(settings: Settings) -> dict[str, Any]:
                 certificates.append({"kind": kind, **asdict(info)})
     config = check_trust_config(settings.trust_config.read_text()) if settings.trust_config else []
     return {
+        "lists": published_lists(settings),
         "certificates": certificates,
         "eku_oids": config,
         "files": {
@@ -62,6 +65,21 @@ def show(settings: Settings) -> dict[str, Any]:
             "config": _str(settings.trust_config),
         },
     }
+
+
+def published_lists(settings: Settings) -> list[dict[str, Any]]:
+    """Each configured bundle that ``trust refresh`` made from a published list: its name, sequence, issue and
+    next-update dates and whether it is stale (past its next update)."""
+    out = []
+    for kind, path in (("anchors", settings.trust_anchors), ("allowed", settings.trust_allowed)):
+        info = _list_info(path) if path else None
+        if info is not None:
+            out.append({"file": kind, **info.to_dict()})
+    return out
+
+
+def _list_info(pem: Path) -> ListInfo | None:
+    return read_list_info(pem)
 
 
 def _str(path: Path | None) -> str | None:
@@ -153,6 +171,24 @@ def _write_atomically(path: Path, data: bytes, check: Callable[[Path], None] | N
         raise
 
 
+def _published(name: str, data: bytes, url: str, current: Path) -> Any:
+    """A published list (ETSI TS 119 602 JSON) made into a PEM bundle; None for a PEM bundle as downloaded.
+
+    A list whose sequence number is lower than the last good copy's is refused: an older issue (a stale mirror, a
+    replayed download) must not undo a withdrawal the newer one made.
+    """
+    if name.endswith(".cfg") or not looks_like_lote(data):
+        return None
+    published = parse_lote(data, source=url)
+    before = _list_info(current) if current.exists() else None
+    if before is not None and published.info.sequence < before.sequence:
+        raise ValueError(
+            f"{published.info.name} sequence {published.info.sequence} is older than the last good copy's "
+            f"({before.sequence}): an out-of-date mirror? Check the source"
+        )
+    return published
+
+
 def refresh(settings: Settings, dest: Path, *, allow_drop: bool = False) -> list[RefreshResult]:
     """Download each configured list into ``dest``; a file is replaced only by a whole one that c2pa loads."""
     results = []
@@ -162,8 +198,20 @@ def refresh(settings: Settings, dest: Path, *, allow_drop: bool = False) -> list
             continue
         try:
             data = _download(url, allow_loopback_http=settings.trust_allow_loopback_http)
+            published = _published(name, data, url, dest / name)
+            if published is not None:
+                data = published.pem
             detail = _validate(name, data, dest / name, allow_drop=allow_drop)
             _write_atomically(dest / name, data, _c2pa_check(name))
+            if published is not None:
+                info = published.info
+                _write_atomically(list_info_path(dest / name), json.dumps(info.__dict__, indent=1).encode())
+                detail = (
+                    f"{info.name}, sequence {info.sequence}, issued {info.issued[:10]}, next update "
+                    f"{(info.next_update or 'none (closed)')[:10]}{' (STALE)' if info.stale() else ''}: {detail}"
+                )
+            else:
+                list_info_path(dest / name).unlink(missing_ok=True)  # a PEM bundle now: no list information
         except (OSError, ValueError, http.client.HTTPException) as exc:
             kept = dest / name
             results.append(

@@ -327,3 +327,91 @@ def test_processes_refuse_to_start_on_a_broken_trust_file_and_refresh_repairs_it
     assert json.loads(repaired.stdout)["ok"] is True
     assert (cache / "anchors.pem").read_bytes() == bundle
     assert _cli("trust", "show", "--json", env=env).returncode == 0
+
+
+# --- published lists (ETSI TS 119 602 LoTE JSON) ------------------------------------------------------------------
+
+
+def test_refresh_reads_a_published_list_and_show_reports_it(mirror, tmp_path, pki, capsys):
+    from pipeline.adapters.credentials.reader import C2paCredentialReader
+    from testkit.media import make_jpeg
+    from testkit.signing import DIGITAL_CAPTURE, created, definition, sign
+    from testkit.trust_lists import make_lote, service
+    from workers.cli import render
+
+    cache = tmp_path / "cache"
+    lote = make_lote([("media-ingest tests", [service(pki.root_pem)])], name="C2PA Trust List", sequence=4)
+    settings = _loopback(
+        trust_anchors_url=mirror.serve("/trust-list.json", lote),
+        trust_config_url=mirror.serve("/store.cfg", pki.trust_config.encode()),
+    )
+    [anchors, _] = refresh(settings, cache)
+    assert anchors.ok, anchors.detail
+    assert anchors.detail.startswith("C2PA Trust List, sequence 4, issued ")
+    assert (
+        describe_pem((cache / "anchors.pem").read_bytes(), "x")[0].sha256 == describe_pem(pki.root_pem, "r")[0].sha256
+    )
+
+    configured = Settings(trust_anchors=cache / "anchors.pem", trust_config=cache / "store.cfg")
+    [listed] = show(configured)["lists"]
+    assert (listed["file"], listed["name"], listed["sequence"], listed["stale"]) == (
+        "anchors",
+        "C2PA Trust List",
+        4,
+        False,
+    )
+    render.trust_lists(show(configured))
+    assert "anchors: C2PA Trust List, sequence 4, issued " in capsys.readouterr().out
+
+    # c2pa validates against the bundle made from the list: the trusted chain's sample is trusted.
+    sample = tmp_path / "photo.jpg"
+    sample.write_bytes(sign(pki, make_jpeg(seed=41), "image/jpeg", definition("Cam", "p", [created(DIGITAL_CAPTURE)])))
+    reader = C2paCredentialReader(TrustFiles(anchors=cache / "anchors.pem", config=cache / "store.cfg"))
+    assert reader.read(sample).provenance == "trusted"
+
+
+def test_refresh_refuses_an_older_issue_of_a_list_and_keeps_the_newer(mirror, tmp_path, pki):
+    from testkit.trust_lists import make_lote, service
+
+    cache = tmp_path / "cache"
+    url = mirror.serve("/trust-list.json", make_lote([("A", [service(pki.root_pem)])], sequence=9))
+    settings = _loopback(trust_anchors_url=url)
+    assert _outcome(refresh(settings, cache)) == [("anchors.pem", True)]
+    kept = (cache / "anchors.pem").read_bytes()
+
+    mirror.serve("/trust-list.json", make_lote([("A", [service(pki.root_pem)])], sequence=8))
+    [result] = refresh(settings, cache)
+    assert not result.ok
+    assert "sequence 8 is older than the last good copy's (9)" in result.detail
+    assert (cache / "anchors.pem").read_bytes() == kept
+    assert json.loads((cache / "anchors.pem.lote.json").read_text())["sequence"] == 9
+
+
+def test_a_stale_list_shows_as_stale(mirror, tmp_path, pki, capsys):
+    import datetime
+
+    from testkit.trust_lists import make_lote, service
+    from workers.cli import render
+
+    cache = tmp_path / "cache"
+    long_ago = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=100)
+    lote = make_lote([("A", [service(pki.root_pem)])], issued=long_ago, next_update=datetime.timedelta(days=90))
+    [result] = refresh(_loopback(trust_anchors_url=mirror.serve("/l.json", lote)), cache)
+    assert result.ok and "(STALE)" in result.detail
+    loaded = show(Settings(trust_anchors=cache / "anchors.pem"))
+    assert loaded["lists"][0]["stale"] is True
+    render.trust_lists(loaded)
+    assert "STALE: past its next update" in capsys.readouterr().out
+
+
+def test_a_pem_download_replacing_a_published_list_drops_its_information(mirror, tmp_path, pki):
+    from testkit.trust_lists import make_lote, service
+
+    cache = tmp_path / "cache"
+    url = mirror.serve("/anchors", make_lote([("A", [service(pki.root_pem)])]))
+    refresh(_loopback(trust_anchors_url=url), cache)
+    assert (cache / "anchors.pem.lote.json").exists()
+    mirror.serve("/anchors", pki.root_pem)
+    assert _outcome(refresh(_loopback(trust_anchors_url=url), cache)) == [("anchors.pem", True)]
+    assert not (cache / "anchors.pem.lote.json").exists()
+    assert show(Settings(trust_anchors=cache / "anchors.pem"))["lists"] == []
